@@ -1,0 +1,5 @@
+import sys
+
+from rkbs.cli import main
+
+sys.exit(main())

@@ -1,0 +1,358 @@
+r"""Binary kernels :math:`\kappa: X \times Y \to \mathbb{R}` with query and key maps.
+
+A binary kernel compares a *query* point :math:`x \in X \subset \mathbb{R}^{d_x}` with a
+*key* point :math:`y \in Y \subset \mathbb{R}^{d_y}` through separate maps
+
+.. math::
+
+    q = s\, W_Q x, \qquad k = s\, W_K y, \qquad s = d^{-1/4},
+
+so that :math:`q \cdot k = \langle W_Q x, W_K y\rangle/\sqrt{d}` as in dot-product
+attention (Wright & Gonzalez 2021, §3; MATH.md §1). Each kernel declares its
+properties the way cvxpy atoms declare curvature: ``symmetric``,
+``positive_definite`` (positive semi-definite Gram matrices on every finite point set,
+guaranteed by construction), ``nonnegative`` (usable as attention weights) and
+``feature_dim`` (an int, or ``math.inf``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rkbs._backend import asarray_like, is_torch_array, namespace, to_numpy
+from rkbs._checks import check_array, check_int, check_pair_arrays, check_positive
+from rkbs.kernels import functions as F
+
+__all__ = [
+    "BinaryKernel",
+    "EDPKernel",
+    "RBFKernel",
+    "ExpIntersectionKernel",
+    "PolynomialKernel",
+    "LinearKernel",
+]
+
+Map = Any  # None (identity), a (d, d_in) matrix, or a callable (n, d_in) -> (n, d)
+
+
+def _check_map(W: Map, name: str) -> Map:
+    if W is None or callable(W) and not hasattr(W, "shape"):
+        return W
+    if is_torch_array(W):
+        if W.ndim != 2:
+            raise ValueError(f"{name} must be a 2-d (d, d_in) matrix, got shape {tuple(W.shape)}")
+        return W
+    W = check_array(W, name)
+    return W
+
+
+def _maps_equal(A: Map, B: Map) -> bool:
+    if A is B:
+        return True
+    if A is None or B is None or callable(A) and not hasattr(A, "shape"):
+        return False
+    if callable(B) and not hasattr(B, "shape"):
+        return False
+    return tuple(A.shape) == tuple(B.shape) and bool(np.array_equal(to_numpy(A), to_numpy(B)))
+
+
+def _apply_map(W: Map, X, name: str):
+    if W is None:
+        return X
+    if callable(W) and not hasattr(W, "shape"):
+        out = W(X)
+        if out.ndim != 2 or out.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"{name} must map (n, d_in) to (n, d); got {tuple(out.shape)} from "
+                f"{tuple(X.shape)}"
+            )
+        return out
+    if W.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"{name} has shape {tuple(W.shape)} (d, d_in) but the points have "
+            f"{X.shape[1]} columns (shape {tuple(X.shape)})"
+        )
+    xp = namespace(X)
+    Wx = asarray_like(W, X)
+    return xp.matmul(X, xp.matrix_transpose(Wx))
+
+
+class BinaryKernel:
+    r"""Base class of binary kernels :math:`\kappa(x, y) = k_0(q(x), k(y))`.
+
+    Parameters
+    ----------
+    W_Q, W_K : None, array of shape (d, d_x) / (d, d_y), or callable
+        Query and key maps. ``None`` is the identity. A matrix ``W`` maps a point
+        ``x`` to ``W @ x``; a callable maps an ``(n, d_in)`` array to ``(n, d)``.
+    scale : "attention", float or None
+        ``"attention"`` (default) multiplies both sides by :math:`d^{-1/4}` where ``d``
+        is the mapped dimension, giving the :math:`1/\sqrt{d}` of attention; a float
+        multiplies both sides by that number; ``None`` means no scaling.
+    dim : int, optional
+        Mapped dimension ``d`` when it cannot be read off ``W_Q`` (callable or identity
+        maps); used only by :attr:`feature_dim`.
+
+    Notes
+    -----
+    ``kernel(X, Y)`` returns the ``(n, m)`` matrix :math:`K_{ij} = \kappa(x_i, y_j)`.
+    It is never symmetrized, not even when ``X is Y``.
+    """
+
+    name: ClassVar[str] = "base"
+    exponentiates: ClassVar[bool] = False
+    infinite: ClassVar[bool] = False
+
+    def __init__(self, W_Q: Map = None, W_K: Map = None, *, scale="attention", dim=None):
+        self.W_Q = _check_map(W_Q, "W_Q")
+        self.W_K = _check_map(W_K, "W_K")
+        if scale not in ("attention", None):
+            scale = check_positive(scale, "scale")
+        self.scale = scale
+        if dim is not None:
+            dim = check_int(dim, "dim", minimum=1)
+        for W, nm in ((self.W_Q, "W_Q"), (self.W_K, "W_K")):
+            if hasattr(W, "shape"):
+                if dim is not None and W.shape[0] != dim:
+                    raise ValueError(f"{nm} has {W.shape[0]} rows but dim={dim}")
+                dim = int(W.shape[0])
+        self.dim = dim
+
+    # ------------------------------------------------------------------ maps
+    def _scaled(self, Z):
+        if self.scale is None:
+            return Z
+        s = Z.shape[-1] ** -0.25 if self.scale == "attention" else self.scale
+        return Z * s
+
+    def queries(self, X):
+        """Mapped, scaled queries ``q(x)``: ``(n, d_x) -> (n, d)``."""
+        X = check_array(X, "X")
+        return self._scaled(_apply_map(self.W_Q, X, "W_Q"))
+
+    def keys(self, Y):
+        """Mapped, scaled keys ``k(y)``: ``(m, d_y) -> (m, d)``."""
+        Y = check_array(Y, "Y")
+        return self._scaled(_apply_map(self.W_K, Y, "W_K"))
+
+    def _qk(self, X, Y):
+        X, Y = check_pair_arrays(X, Y)
+        Q, K = self.queries(X), self.keys(Y)
+        if Q.shape[1] != K.shape[1]:
+            raise ValueError(
+                f"mapped queries and keys must have the same dimension, got q {tuple(Q.shape)}"
+                f" and k {tuple(K.shape)} (check W_Q, W_K or the input dimensions)"
+            )
+        return Q, K
+
+    # ------------------------------------------------------------- evaluation
+    def __call__(self, X, Y):
+        r"""Gram matrix :math:`K_{ij} = \kappa(x_i, y_j)`, shape ``(n, m)``."""
+        Q, K = self._qk(X, Y)
+        return self.from_qk(Q, K)
+
+    def log(self, X, Y):
+        r""":math:`\log \kappa(x_i, y_j)`, shape ``(n, m)`` (non-negative kernels only)."""
+        Q, K = self._qk(X, Y)
+        return self.log_from_qk(Q, K)
+
+    def from_qk(self, Q, K):
+        """Kernel on already mapped queries ``(..., n, d)`` and keys ``(..., m, d)``."""
+        xp = namespace(Q, K)
+        return xp.exp(self.log_from_qk(Q, K))
+
+    def log_from_qk(self, Q, K):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # ------------------------------------------------------------- properties
+    @property
+    def tied(self) -> bool:
+        """True when the query and key maps are the same (``W_Q = W_K``)."""
+        return _maps_equal(self.W_Q, self.W_K)
+
+    @property
+    def symmetric(self) -> bool:
+        r""":math:`\kappa(x, y) = \kappa(y, x)` for all x, y: true iff the maps are tied."""
+        return self.tied
+
+    @property
+    def positive_definite(self) -> bool:
+        """Positive semi-definite Gram matrices on every finite set, by construction."""
+        return self.tied
+
+    @property
+    def nonnegative(self) -> bool:
+        """κ ≥ 0 everywhere, so κ can serve as (unnormalized) attention weights."""
+        return self.exponentiates
+
+    def feature_dimension(self, d: int):
+        """Dimension of the (minimal) feature space for mapped dimension ``d``."""
+        return math.inf
+
+    @property
+    def feature_dim(self):
+        """Feature dimension: an int, or ``math.inf`` for infinite-dimensional kernels."""
+        if self.infinite:
+            return math.inf
+        if self.dim is None:
+            raise ValueError(
+                f"the feature dimension of the {self.name} kernel depends on the mapped "
+                "dimension d: pass dim= or call feature_dimension(d)"
+            )
+        return self.feature_dimension(self.dim)
+
+    def _params(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        def m(W):
+            if W is None:
+                return "identity"
+            if hasattr(W, "shape"):
+                return f"matrix{tuple(W.shape)}"
+            return getattr(W, "__name__", type(W).__name__)
+
+        extra = "".join(f", {k}={v!r}" for k, v in self._params().items())
+        return (
+            f"{type(self).__name__}(W_Q={m(self.W_Q)}, W_K={m(self.W_K)}, "
+            f"scale={self.scale!r}{extra}; symmetric={self.symmetric}, "
+            f"positive_definite={self.positive_definite}, "
+            f"feature_dim={self._dim_repr()})"
+        )
+
+    def _dim_repr(self):
+        try:
+            return self.feature_dim
+        except ValueError:
+            return "depends on d"
+
+
+class EDPKernel(BinaryKernel):
+    r"""Exponentiated dot product (softmax attention) kernel.
+
+    .. math:: \kappa(x, y) = \exp(q \cdot k) = \exp\!\big(\langle W_Q x, W_K y\rangle/\sqrt d\big)
+
+    Infinite-dimensional (Taylor features :math:`q^\alpha/\sqrt{\alpha!}` for all
+    multi-indices α, MATH.md §2). Positive definite iff :math:`W_Q = W_K`; with
+    untied maps it is asymmetric and its symmetric part is in general indefinite
+    (Wright & Gonzalez 2021, §3–4).
+    """
+
+    name = "edp"
+    exponentiates = True
+    infinite = True
+
+    def log_from_qk(self, Q, K):
+        return F.edp_log(Q, K)
+
+
+class RBFKernel(BinaryKernel):
+    r"""Gaussian RBF between mapped queries and keys.
+
+    .. math:: \kappa(x, y) = \exp\!\big(-\lVert q - k\rVert^2 / (2\sigma^2)\big)
+    """
+
+    name = "rbf"
+    exponentiates = True
+    infinite = True
+
+    def __init__(self, W_Q=None, W_K=None, *, sigma: float = 1.0, scale="attention", dim=None):
+        super().__init__(W_Q, W_K, scale=scale, dim=dim)
+        self.sigma = check_positive(sigma, "sigma")
+
+    def _params(self):
+        return {"sigma": self.sigma}
+
+    def log_from_qk(self, Q, K):
+        return F.rbf_log(Q, K, self.sigma)
+
+
+class ExpIntersectionKernel(BinaryKernel):
+    r"""Exponentiated intersection kernel.
+
+    .. math:: \kappa(x, y) = \exp\!\Big(\sum_{l} \min(q_l, k_l)\Big)
+
+    Positive definite when tied (a product of :math:`e^{\min(a, b)}`, each the
+    exponential of a Brownian-motion covariance up to a constant), infinite-dimensional.
+    """
+
+    name = "exp_intersection"
+    exponentiates = True
+    infinite = True
+
+    def log_from_qk(self, Q, K):
+        return F.intersection_log(Q, K)
+
+
+class PolynomialKernel(BinaryKernel):
+    r"""Polynomial kernel :math:`\kappa(x, y) = (q\cdot k + c)^m`.
+
+    Feature dimension :math:`\binom{d+m}{m}` for :math:`c > 0` and
+    :math:`\binom{d+m-1}{m}` for :math:`c = 0` (multinomial features, MATH.md §2).
+    Non-negative only for even degree; positive semi-definite when tied and c ≥ 0.
+    """
+
+    name = "polynomial"
+
+    def __init__(
+        self, W_Q=None, W_K=None, *, degree: int = 2, c: float = 1.0, scale="attention", dim=None
+    ):
+        super().__init__(W_Q, W_K, scale=scale, dim=dim)
+        self.degree = check_int(degree, "degree", minimum=0)
+        self.c = check_positive(c, "c", strict=False)
+
+    def _params(self):
+        return {"degree": self.degree, "c": self.c}
+
+    def from_qk(self, Q, K):
+        return F.polynomial(Q, K, self.degree, self.c)
+
+    def log_from_qk(self, Q, K):
+        if not self.nonnegative:
+            raise ValueError(
+                f"the polynomial kernel of odd degree {self.degree} takes negative values: "
+                "its log (and its use as attention weights) is undefined; use an even degree"
+            )
+        xp = namespace(Q, K)
+        return self.degree * xp.log(xp.abs(F.dot_products(Q, K) + self.c))
+
+    @property
+    def positive_definite(self) -> bool:
+        return self.tied
+
+    @property
+    def nonnegative(self) -> bool:
+        return self.degree % 2 == 0
+
+    def feature_dimension(self, d: int):
+        m = self.degree
+        return math.comb(d + m, m) if self.c > 0 else math.comb(d + m - 1, m)
+
+
+class LinearKernel(BinaryKernel):
+    r"""Linear kernel :math:`\kappa(x, y) = q \cdot k` (scaled dot product); dimension d."""
+
+    name = "linear"
+
+    def from_qk(self, Q, K):
+        return F.linear(Q, K)
+
+    def log_from_qk(self, Q, K):
+        raise ValueError(
+            "the linear kernel takes negative values: its log (and its use as attention "
+            "weights) is undefined; use a non-negative kernel or feature map (e.g. elu+1)"
+        )
+
+    @property
+    def nonnegative(self) -> bool:
+        return False
+
+    def feature_dimension(self, d: int):
+        return d
+
+
+KernelFactory = Callable[..., BinaryKernel]

@@ -5,6 +5,8 @@ Machines" (arXiv:2106.01506). The public API is re-exported here; the torch-only
 attention side lives in :mod:`rkbs.attention` (imported on demand).
 """
 
+from rkbs.diagnostics import *  # noqa: F403
+from rkbs.diagnostics import __all__ as _diagnostics_all
 from rkbs.features import *  # noqa: F403
 from rkbs.features import __all__ as _features_all
 from rkbs.kernels import *  # noqa: F403
@@ -16,4 +18,4 @@ from rkbs.verify import __all__ as _verify_all
 
 __version__ = "0.1.0"
 
-__all__ = [*_kernels_all, *_features_all, *_spaces_all, *_verify_all]
+__all__ = [*_kernels_all, *_features_all, *_spaces_all, *_verify_all, *_diagnostics_all]

@@ -163,8 +163,12 @@ class TaylorFeatures(FeaturePair):
         else:
             U = dot_products(Q, K)
         N1 = self.degree + 1
-        logb = xp.clip(U, 0.0, None) + N1 * xp.log(xp.abs(U)) - math.lgamma(N1 + 1)
-        return xp.exp(logb)
+        A = xp.abs(U)
+        nonzero = A > 0
+        # log-domain evaluation; u = 0 gives bound 0 (no log(0) warning).
+        logb = xp.clip(U, 0.0, None) + N1 * xp.log(xp.where(nonzero, A, xp.ones_like(A)))
+        logb = logb - math.lgamma(N1 + 1)
+        return xp.where(nonzero, xp.exp(logb), xp.zeros_like(A))
 
 
 class PolynomialFeatures(FeaturePair):

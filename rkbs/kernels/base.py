@@ -176,12 +176,22 @@ class BinaryKernel:
 
     @property
     def symmetric(self) -> bool:
-        r""":math:`\kappa(x, y) = \kappa(y, x)` for all x, y: true iff the maps are tied."""
+        r""":math:`\kappa(x, y) = \kappa(y, x)` for all x, y, guaranteed by construction.
+
+        True when the query and key maps are tied. False means "not guaranteed": generic
+        untied maps give an asymmetric kernel, but special untied pairs can still be
+        symmetric (e.g. :math:`W_Q^\top W_K` symmetric for dot-product kernels).
+        """
         return self.tied
 
     @property
     def positive_definite(self) -> bool:
-        """Positive semi-definite Gram matrices on every finite set, by construction."""
+        """Positive semi-definite Gram matrices on every finite set, by construction.
+
+        True for tied maps; False means "not guaranteed" (generic untied maps give an
+        asymmetric kernel whose symmetric part is indefinite; see
+        :func:`rkbs.diagnostics.mercer_report`).
+        """
         return self.tied
 
     @property
@@ -318,7 +328,10 @@ class PolynomialKernel(BinaryKernel):
                 "its log (and its use as attention weights) is undefined; use an even degree"
             )
         xp = namespace(Q, K)
-        return self.degree * xp.log(xp.abs(F.dot_products(Q, K) + self.c))
+        U = F.dot_products(Q, K)
+        if self.degree == 0:  # κ = 1 (also where u + c = 0, where 0 * log 0 would be nan)
+            return xp.zeros_like(U)
+        return self.degree * xp.log(xp.abs(U + self.c))
 
     @property
     def positive_definite(self) -> bool:

@@ -1,5 +1,8 @@
 """Regularized binary kernel machines over RKBS pairs (MATH.md §3)."""
 
+from rkbs.machines.binary import BinaryKernelMachine
+from rkbs.machines.closed_form import additive_ridge, kernel_ridge_coefficients, one_sided_ridge
+from rkbs.machines.cvx import SolverError
 from rkbs.machines.losses import (
     LOSSES,
     check_loss_targets,
@@ -9,6 +12,11 @@ from rkbs.machines.losses import (
 )
 
 __all__ = [
+    "BinaryKernelMachine",
+    "SolverError",
+    "additive_ridge",
+    "kernel_ridge_coefficients",
+    "one_sided_ridge",
     "LOSSES",
     "check_loss_targets",
     "loss_cvxpy",

@@ -76,7 +76,7 @@ class RKBSPair:
 
     Notes
     -----
-    Coefficient vectors are arrays of shape ``(D,)`` (or ``(..., D)``): ``w`` for
+    Coefficient vectors are 1-d arrays of shape ``(D,)``: ``w`` for
     :math:`f_w \in B_X` and ``v`` for :math:`g_v \in B_Y`.
     """
 

@@ -1,0 +1,1 @@
+"""Torch-only attention side: kernelized attention, a small Transformer, tasks, training."""

@@ -1,0 +1,424 @@
+r"""Kernelized attention: exact (quadratic) and feature-map (linear-time) paths.
+
+Attention with a non-negative binary kernel κ (Wright & Gonzalez 2021, eq. (9)–(10);
+MATH.md §6) is
+
+.. math::
+
+    \operatorname{Attn}(t_i) = \sum_j \frac{\kappa(t_i, s_j)}{\sum_{j'} \kappa(t_i, s_{j'})}\, v_j .
+
+*Exact path* (:func:`kernel_attention`): the weights are
+:math:`\operatorname{softmax}_j(\log\kappa(q_i, k_j))`, computed from
+``kernel.log_from_qk`` of :mod:`rkbs.kernels` (log space, so exponentiating kernels never
+overflow). With the EDP kernel this *is* softmax attention.
+
+*Feature path* (:func:`feature_attention`): with a feature pair
+:math:`\kappa(q, k) \approx \varphi_X(q)^\top \varphi_Y(k)` from :mod:`rkbs.features`,
+
+.. math::
+
+    \operatorname{Attn}(t_i) = \frac{\varphi_X(q_i)^\top \sum_j \varphi_Y(k_j) v_j^\top}
+                                  {\varphi_X(q_i)^\top \sum_j \varphi_Y(k_j)},
+
+linear in the sequence length (Katharopoulos et al. 2020; Choromanski et al. 2021).
+The causal version replaces the sums by prefix sums over :math:`j \le i`, computed
+block-wise (exact within a block, a carried running state across blocks).
+
+Both functions act on **already projected and scaled** queries and keys,
+``q = W_Q t / d^{1/4}``, ``k = W_K s / d^{1/4}`` of shape ``(B, H, L, d)``: the kernels
+and feature pairs they use must therefore have identity maps and ``scale=None``
+(:func:`make_attention` builds them that way).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import torch
+
+from rkbs.features import FeaturePair, PolynomialFeatures, TaylorFeatures
+from rkbs.kernels import BinaryKernel, get_kernel
+from rkbs.kernels.base import BinaryKernel as _BK
+
+__all__ = [
+    "AttentionSpec",
+    "EluFeatures",
+    "EluKernel",
+    "attention",
+    "attention_names",
+    "feature_attention",
+    "kernel_attention",
+    "make_attention",
+]
+
+
+# ---------------------------------------------------------------------- elu + 1
+def _elu1(u):
+    return torch.nn.functional.elu(u) + 1.0
+
+
+class EluKernel(_BK):
+    r"""The kernel of linear attention (Katharopoulos et al. 2020):
+    :math:`\kappa(q, k) = \langle \operatorname{elu}(q) + 1, \operatorname{elu}(k) + 1\rangle`.
+
+    Finite-dimensional (D = d) and strictly positive, so it can serve as attention
+    weights. Not a kernel of MATH.md §1: it lives here, beside the attention that uses it.
+    Torch tensors only (``elu``).
+    """
+
+    name = "elu"
+
+    def from_qk(self, Q, K):
+        return _elu1(Q) @ _elu1(K).transpose(-1, -2)
+
+    def log_from_qk(self, Q, K):
+        return torch.log(self.from_qk(Q, K))
+
+    @property
+    def nonnegative(self) -> bool:
+        return True
+
+    @property
+    def positive_definite(self) -> bool:
+        return self.tied
+
+    def feature_dimension(self, d: int):
+        return d
+
+
+class EluFeatures(FeaturePair):
+    r"""Feature pair :math:`\varphi(u) = \operatorname{elu}(u) + 1` of :class:`EluKernel`.
+
+    .. math:: \kappa(q, k) = \varphi(q)^\top \varphi(k), \qquad D = d.
+    """
+
+    exact = True
+    auto_fit = True
+
+    def __init__(self, kernel: EluKernel | None = None):
+        super().__init__(EluKernel(scale=None) if kernel is None else kernel)
+
+    def _fit_dim(self, d):
+        self.n_features_ = d
+
+    def map_q(self, Q):
+        return _elu1(Q)
+
+    map_k = map_q
+
+
+# ------------------------------------------------------------------ validation
+def _check_qkv(q, k, v, causal: bool):
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        if not torch.is_tensor(a):
+            raise ValueError(f"{name} must be a torch tensor, got {type(a).__name__}")
+        if a.ndim < 2:
+            raise ValueError(f"{name} must have shape (..., L, d), got {tuple(a.shape)}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(
+            f"queries and keys must have the same head dimension, got q {tuple(q.shape)} "
+            f"and k {tuple(k.shape)}"
+        )
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"keys and values must have the same length, got k {tuple(k.shape)} and "
+            f"v {tuple(v.shape)}"
+        )
+    if q.shape[-2] == 0 or k.shape[-2] == 0 or q.numel() == 0:
+        raise ValueError(
+            f"attention needs non-empty inputs, got q {tuple(q.shape)}, k {tuple(k.shape)}"
+        )
+    if causal and q.shape[-2] != k.shape[-2]:
+        raise ValueError(
+            f"causal attention needs as many queries as keys, got {q.shape[-2]} and "
+            f"{k.shape[-2]}"
+        )
+
+
+def _why_negative(obj) -> str | None:
+    """None when ``obj`` (kernel or feature pair) gives non-negative weights, else why not."""
+    if isinstance(obj, TaylorFeatures):
+        if obj.degree % 2:
+            return (
+                f"Taylor features of odd degree {obj.degree} give a truncated exponential "
+                "series that is negative for large negative q·k; use an even degree"
+            )
+        return None
+    if isinstance(obj, FeaturePair):
+        if getattr(obj, "nonnegative_features", None) is True or isinstance(obj, EluFeatures):
+            return None
+        if isinstance(obj, PolynomialFeatures):
+            return _why_negative(obj.kernel)
+        name = type(obj).__name__
+        if "Positive" in name:
+            return None
+        return (
+            f"{name} can produce negative feature products (only positive random features, "
+            "even Taylor truncations, even polynomial features and elu+1 are allowed)"
+        )
+    if not obj.nonnegative:
+        extra = ""
+        if getattr(obj, "degree", None) is not None:
+            extra = f" (degree {obj.degree} is odd)"
+        return (
+            f"the {obj.name} kernel{extra} takes negative values, so κ(t, s)/Σκ is not a "
+            "probability vector"
+        )
+    return None
+
+
+# ----------------------------------------------------------------- exact path
+def kernel_attention(q, k, v, kernel: BinaryKernel, *, causal: bool = False,
+                     key_padding_mask=None, need_weights: bool = False):
+    r"""Exact kernelized attention :math:`\sum_j \kappa(q_i,k_j) v_j / \sum_j \kappa(q_i,k_j)`.
+
+    Parameters
+    ----------
+    q : tensor of shape (..., L, d)
+        Projected, scaled queries :math:`q_i = W_Q t_i / d^{1/4}`.
+    k : tensor of shape (..., S, d)
+        Projected, scaled keys :math:`k_j = W_K s_j / d^{1/4}`.
+    v : tensor of shape (..., S, d_v)
+        Values.
+    kernel : BinaryKernel
+        A non-negative kernel with identity maps and ``scale=None`` (its ``log_from_qk``
+        is applied to q, k as given).
+    causal : bool
+        Query i sees keys j ≤ i only (needs L = S).
+    key_padding_mask : bool tensor of shape (B, S), optional
+        True marks padding keys, which get zero weight.
+    need_weights : bool
+        Also return the weights.
+
+    Returns
+    -------
+    out : tensor of shape (..., L, d_v)
+    weights : tensor of shape (..., L, S), only with ``need_weights``
+        Row-stochastic: :math:`\operatorname{softmax}_j \log\kappa(q_i, k_j)`.
+    """
+    _check_qkv(q, k, v, causal)
+    why = _why_negative(kernel)
+    if why:
+        raise ValueError(f"cannot use this kernel as attention weights: {why}")
+    logits = kernel.log_from_qk(q, k)  # (..., L, S)
+    L, S = logits.shape[-2], logits.shape[-1]
+    if causal:
+        future = torch.ones(L, S, dtype=torch.bool, device=q.device).triu(1)
+        logits = logits.masked_fill(future, -math.inf)
+    if key_padding_mask is not None:
+        pad = key_padding_mask.reshape(key_padding_mask.shape[0], *([1] * (logits.ndim - 3)), 1, S)
+        logits = logits.masked_fill(pad, -math.inf)
+    weights = torch.softmax(logits, dim=-1)  # (..., L, S)
+    out = weights @ v
+    return (out, weights) if need_weights else out
+
+
+# --------------------------------------------------------------- feature path
+def _stable_features(features: FeaturePair, q, k):
+    """φ_X(q), φ_Y(k); positive random features through their stabilized log maps.
+
+    A factor shared by one query's features, or by all keys, cancels in the attention
+    ratio, so log-features are shifted by a per-query max and a global key max.
+    """
+    log_q = getattr(features, "map_q_log", None)
+    log_k = getattr(features, "map_k_log", None)
+    if log_q is not None and log_k is not None:
+        lq = log_q(q)  # (..., L, D)
+        lk = log_k(k)  # (..., S, D)
+        lq = lq - lq.amax(dim=-1, keepdim=True).detach()
+        lk = lk - lk.amax(dim=(-2, -1), keepdim=True).detach()
+        return torch.exp(lq), torch.exp(lk)
+    return features.map_q(q), features.map_k(k)
+
+
+def feature_attention(q, k, v, features: FeaturePair, *, causal: bool = False,
+                      key_padding_mask=None, need_weights: bool = False, chunk: int = 64):
+    r"""Linear-time attention through a feature pair (prefix sums when causal).
+
+    .. math::
+
+        \operatorname{out}_i = \frac{\varphi_X(q_i)^\top S_i}{\varphi_X(q_i)^\top z_i},
+        \quad S_i = \sum_{j \in N(i)} \varphi_Y(k_j) v_j^\top,\quad
+        z_i = \sum_{j \in N(i)} \varphi_Y(k_j),
+
+    with :math:`N(i)` all keys, or :math:`j \le i` when causal (block-wise prefix sums:
+    inside a block of ``chunk`` positions the masked products are formed directly, across
+    blocks the state :math:`(S, z)` is carried). Cost :math:`O(L D d_v)`.
+
+    Parameters
+    ----------
+    q, k, v : tensors of shape (..., L, d), (..., S, d), (..., S, d_v)
+        As in :func:`kernel_attention` (projected, scaled).
+    features : FeaturePair
+        Fitted (or auto-fitting) pair with identity maps and ``scale=None`` on its kernel,
+        whose feature products are non-negative.
+    need_weights : bool
+        Also return the (quadratic) weight matrix
+        :math:`\varphi_X(q_i)^\top\varphi_Y(k_j) / \sum_{j'}(\cdot)`, for inspection.
+
+    Returns
+    -------
+    out : tensor (..., L, d_v); weights : tensor (..., L, S) with ``need_weights``.
+    """
+    _check_qkv(q, k, v, causal)
+    why = _why_negative(features)
+    if why:
+        raise ValueError(f"cannot use these features as attention weights: {why}")
+    features._ensure_fitted(q.shape[-1])
+    fq, fk = _stable_features(features, q, k)  # (..., L, D), (..., S, D)
+    fk = fk.to(v.dtype)
+    fq = fq.to(v.dtype)
+    if key_padding_mask is not None:
+        keep = ~key_padding_mask  # (B, S)
+        keep = keep.reshape(keep.shape[0], *([1] * (fk.ndim - 3)), fk.shape[-2], 1)
+        fk = fk * keep.to(fk.dtype)
+    if not causal:
+        kv = fk.transpose(-1, -2) @ v  # (..., D, d_v)
+        z = fk.sum(dim=-2)  # (..., D)
+        num = fq @ kv  # (..., L, d_v)
+        den = (fq * z.unsqueeze(-2)).sum(dim=-1, keepdim=True)  # (..., L, 1)
+        out = num / den
+    else:
+        L = q.shape[-2]
+        state = torch.zeros(*fk.shape[:-2], fk.shape[-1], v.shape[-1], dtype=v.dtype,
+                            device=v.device)  # (..., D, d_v)
+        zsum = torch.zeros(*fk.shape[:-2], fk.shape[-1], dtype=v.dtype,
+                           device=v.device)  # (..., D)
+        outs = []
+        for a in range(0, L, chunk):
+            b = min(a + chunk, L)
+            fq_c, fk_c, v_c = fq[..., a:b, :], fk[..., a:b, :], v[..., a:b, :]
+            local = fq_c @ fk_c.transpose(-1, -2)  # (..., c, c)
+            local = torch.tril(local)  # keys j <= i inside the block
+            num = fq_c @ state + local @ v_c  # (..., c, d_v)
+            den = (fq_c * zsum.unsqueeze(-2)).sum(-1, keepdim=True) + local.sum(-1, keepdim=True)
+            outs.append(num / den)
+            state = state + fk_c.transpose(-1, -2) @ v_c
+            zsum = zsum + fk_c.sum(dim=-2)
+        out = torch.cat(outs, dim=-2)  # (..., L, d_v)
+    if not need_weights:
+        return out
+    w = fq @ fk.transpose(-1, -2)  # (..., L, S)
+    if causal:
+        w = torch.tril(w)
+    w = w / w.sum(dim=-1, keepdim=True)
+    return out, w
+
+
+# ------------------------------------------------------------ specs by name
+@dataclass(frozen=True)
+class AttentionSpec:
+    """An attention kernel for the model: exactly one of ``kernel`` / ``features`` is set.
+
+    Attributes
+    ----------
+    name : str
+        The name it was built from (e.g. ``"edp"``, ``"taylor4"``, ``"prf64"``).
+    kernel : BinaryKernel or None
+        Exact (quadratic) path through :func:`kernel_attention`.
+    features : FeaturePair or None
+        Linear-time path through :func:`feature_attention`.
+    """
+
+    name: str
+    kernel: BinaryKernel | None = None
+    features: FeaturePair | None = None
+
+    @property
+    def linear_time(self) -> bool:
+        return self.features is not None
+
+    @property
+    def feature_dim(self):
+        """Feature dimension of the attention kernel (``math.inf`` for EDP, RBF, ...)."""
+        if self.features is not None:
+            return self.features.n_features
+        return self.kernel.feature_dim
+
+
+_PATTERNS = (
+    "edp", "softmax", "rbf", "exp_intersection", "intersection", "polynomial", "poly",
+    "poly<m> (m even)", "elu", "taylor<N> (N even)", "prf<D>",
+)
+
+
+def attention_names() -> list[str]:
+    """The attention kernel names :func:`make_attention` accepts (``<m>``: an integer)."""
+    return list(_PATTERNS)
+
+
+def _prf(head_dim: int, n_components: int, seed):
+    try:
+        from rkbs.features import PositiveRandomFeatures
+    except ImportError as exc:  # pragma: no cover - depends on the random-features module
+        raise ValueError("positive random features need rkbs.features.PositiveRandomFeatures"
+                         ) from exc
+    kern = get_kernel("edp", scale=None, dim=head_dim)
+    pair = PositiveRandomFeatures(kern, n_components, seed=seed)
+    pair.fit(dim=head_dim)
+    return pair
+
+
+def make_attention(name: str, head_dim: int, *, seed=None, sigma: float = 1.0) -> AttentionSpec:
+    """Build the attention kernel of a head by name.
+
+    Parameters
+    ----------
+    name : str
+        ``edp``/``softmax`` (exponentiated dot product, infinite-dimensional), ``rbf``,
+        ``exp_intersection``, ``polynomial``/``poly`` (degree 2, c = 1) or ``poly<m>``,
+        ``elu`` (linear attention, elu+1 features), ``taylor<N>`` (exact Taylor features of
+        EDP truncated at even degree N), ``prf<D>`` (positive random features of EDP,
+        FAVOR+, D features). ``linear`` and odd degrees are rejected: they can be negative.
+    head_dim : int
+        Dimension d of a head's queries and keys.
+    seed : int, Generator or None
+        Randomness of random features.
+    sigma : float
+        Bandwidth of ``rbf``.
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the valid ones), or a kernel that can be negative.
+    """
+    key = str(name).lower().replace("-", "_")
+    m = re.fullmatch(r"(poly|polynomial|taylor|prf|favor)_?(\d+)", key)
+    if m:
+        family, num = m.group(1), int(m.group(2))
+        if family in ("poly", "polynomial"):
+            spec = AttentionSpec(name, kernel=get_kernel("polynomial", degree=num, scale=None,
+                                                         dim=head_dim))
+        elif family == "taylor":
+            pair = TaylorFeatures(get_kernel("edp", scale=None, dim=head_dim), degree=num)
+            spec = AttentionSpec(name, features=pair)
+        else:
+            spec = AttentionSpec(name, features=_prf(head_dim, num, seed))
+    elif key in ("edp", "softmax", "exp_intersection", "intersection", "linear"):
+        spec = AttentionSpec(name, kernel=get_kernel(key, scale=None, dim=head_dim))
+    elif key == "rbf":
+        spec = AttentionSpec(name, kernel=get_kernel("rbf", sigma=sigma, scale=None, dim=head_dim))
+    elif key in ("polynomial", "poly"):
+        spec = AttentionSpec(name, kernel=get_kernel("polynomial", degree=2, scale=None,
+                                                     dim=head_dim))
+    elif key in ("elu", "elu1", "elu+1", "linear_elu"):
+        spec = AttentionSpec(name, features=EluFeatures(EluKernel(scale=None, dim=head_dim)))
+    else:
+        raise ValueError(f"unknown attention kernel {name!r}; valid names: "
+                         f"{', '.join(_PATTERNS)}")
+    why = _why_negative(spec.kernel if spec.kernel is not None else spec.features)
+    if why:
+        raise ValueError(f"attention kernel {name!r} cannot serve as attention weights: {why}")
+    return spec
+
+
+def attention(q, k, v, spec: AttentionSpec, *, causal: bool = False, key_padding_mask=None,
+              need_weights: bool = False):
+    """Dispatch to :func:`kernel_attention` or :func:`feature_attention` by ``spec``."""
+    if spec.features is not None:
+        return feature_attention(q, k, v, spec.features, causal=causal,
+                                 key_padding_mask=key_padding_mask, need_weights=need_weights)
+    return kernel_attention(q, k, v, spec.kernel, causal=causal,
+                            key_padding_mask=key_padding_mask, need_weights=need_weights)

@@ -1,0 +1,127 @@
+r"""Asymmetric Nyström features of a binary kernel (MATH.md §2).
+
+Landmarks :math:`\tilde X = (\tilde x_1..\tilde x_{r_x})` on the query side and
+:math:`\tilde Y = (\tilde y_1..\tilde y_{r_y})` on the key side give the cross block
+:math:`M = K(\tilde X, \tilde Y) = U\Sigma V^\top` (thin SVD). The features
+
+.. math::
+
+    \varphi_X(x) = K(x, \tilde Y)\, V \Sigma^{-1/2}, \qquad
+    \varphi_Y(y) = K(\tilde X, y)^\top U \Sigma^{-1/2}
+
+give :math:`\varphi_X(x)\cdot\varphi_Y(y) = K(x, \tilde Y)\, M^{+} K(\tilde X, y)`:
+exact on landmark pairs (:math:`M M^+ M = M`) and exact everywhere when the landmarks
+are the full point sets and M is invertible. The kernel itself is reproduced, also
+when it is asymmetric or indefinite. (A symmetric Nyström that takes singular values
+of an indefinite block as eigenvalues, e.g. scikit-learn's ``Nystroem``, reproduces
+:math:`|K|` instead of K; the tests check that this one does not.)
+
+Singular or ill-conditioned cross blocks are handled by a documented truncated
+pseudo-inverse: singular values :math:`\sigma_i \le \text{rcond}\cdot\sigma_1` are
+dropped (``rcond`` defaults to :math:`\max(r_x, r_y)\,\varepsilon`, numpy's
+``matrix_rank`` rule); the feature dimension is the retained rank ``rank_``. An
+all-zero (or non-finite) block raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rkbs._backend import asarray_like, namespace
+from rkbs._checks import check_pair_arrays, check_positive
+from rkbs.features.base import FeaturePair
+from rkbs.kernels.base import BinaryKernel
+
+__all__ = ["NystromFeatures"]
+
+
+class NystromFeatures(FeaturePair):
+    r"""Asymmetric Nyström feature pair from landmarks on each side.
+
+    .. math::
+
+        \varphi_X(x) = K(x, \tilde Y) V_r \Sigma_r^{-1/2},\quad
+        \varphi_Y(y) = K(\tilde X, y)^\top U_r \Sigma_r^{-1/2},\quad
+        K(\tilde X, \tilde Y) = U\Sigma V^\top
+
+    Parameters
+    ----------
+    kernel : BinaryKernel
+        Any binary kernel (asymmetric and indefinite ones included).
+    landmarks_x : array (r_x, d_x)
+        Query-side landmarks (raw inputs; the kernel's W_Q is applied).
+    landmarks_y : array (r_y, d_y)
+        Key-side landmarks (raw inputs; W_K is applied).
+    rcond : float, optional
+        Relative cut-off for singular values (default ``max(r_x, r_y) * eps``).
+
+    Attributes
+    ----------
+    singular_values_ : array (min(r_x, r_y),)
+        All singular values of the cross block.
+    rank_ : int
+        Number retained (= ``n_features_``).
+    """
+
+    exact = False
+    auto_fit = True
+
+    def __init__(self, kernel: BinaryKernel, landmarks_x, landmarks_y, *, rcond=None):
+        super().__init__(kernel)
+        self.landmarks_x, self.landmarks_y = check_pair_arrays(landmarks_x, landmarks_y)
+        self.rcond = None if rcond is None else check_positive(rcond, "rcond")
+        Ql = kernel.queries(self.landmarks_x)
+        Kl = kernel.keys(self.landmarks_y)
+        if Ql.shape[-1] != Kl.shape[-1]:
+            raise ValueError(
+                f"mapped landmarks disagree: queries {tuple(Ql.shape)}, keys {tuple(Kl.shape)}"
+            )
+        self._Ql, self._Kl = Ql, Kl
+
+    def _fit_dim(self, d):
+        if d != self._Ql.shape[-1]:
+            raise ValueError(
+                f"the landmarks map to dimension {self._Ql.shape[-1]}, got inputs of mapped "
+                f"dimension {d}"
+            )
+        M = self.kernel.from_qk(self._Ql, self._Kl)
+        xp = namespace(M)
+        if not bool(xp.all(xp.isfinite(M))):
+            raise ValueError("the landmark cross block K(X~, Y~) has NaN or inf entries")
+        U, s, Vt = xp.linalg.svd(M, full_matrices=False)
+        rx, ry = M.shape
+        eps = np.finfo(np.float32 if "float32" in str(M.dtype) else np.float64).eps
+        rcond = self.rcond if self.rcond is not None else max(rx, ry) * eps
+        s_max = float(s[0])
+        if not s_max > 0:
+            raise ValueError(
+                f"the landmark cross block K(X~, Y~) of shape {(rx, ry)} is zero: no features "
+                "can be built from these landmarks"
+            )
+        keep = int(xp.sum(s > rcond * s_max))
+        inv_sqrt = 1.0 / xp.sqrt(s[:keep])
+        self.singular_values_ = s
+        self.rank_ = keep
+        self.proj_x_ = xp.matrix_transpose(Vt[:keep, :]) * inv_sqrt  # (r_y, rank)
+        self.proj_y_ = U[:, :keep] * inv_sqrt  # (r_x, rank)
+        self.n_features_ = keep
+
+    def map_q(self, Q):
+        r""":math:`\varphi_X(q) = K(q, \tilde Y) V_r\Sigma_r^{-1/2}`, ``(..., n, d) -> (..., n, rank)``."""
+        self._ensure_fitted(Q.shape[-1])
+        xp = namespace(Q)
+        Kq = self.kernel.from_qk(Q, asarray_like(self._Kl, Q))
+        return xp.matmul(Kq, asarray_like(self.proj_x_, Q))
+
+    def map_k(self, K):
+        r""":math:`\varphi_Y(k) = K(\tilde X, k)^\top U_r\Sigma_r^{-1/2}`, ``(..., m, d) -> (..., m, rank)``."""
+        self._ensure_fitted(K.shape[-1])
+        xp = namespace(K)
+        Kk = self.kernel.from_qk(asarray_like(self._Ql, K), K)  # (..., r_x, m)
+        return xp.matmul(xp.matrix_transpose(Kk), asarray_like(self.proj_y_, K))
+
+    def __repr__(self) -> str:
+        return (
+            f"NystromFeatures(kernel={self.kernel.name}, landmarks=({self.landmarks_x.shape[0]}"
+            f", {self.landmarks_y.shape[0]}), rank={getattr(self, 'rank_', 'unfitted')})"
+        )

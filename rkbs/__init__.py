@@ -5,6 +5,8 @@ Machines" (arXiv:2106.01506). The public API is re-exported here; the torch-only
 attention side lives in :mod:`rkbs.attention` (imported on demand).
 """
 
+from rkbs.approximation import *  # noqa: F403
+from rkbs.approximation import __all__ as _approximation_all
 from rkbs.diagnostics import *  # noqa: F403
 from rkbs.diagnostics import __all__ as _diagnostics_all
 from rkbs.features import *  # noqa: F403
@@ -18,4 +20,5 @@ from rkbs.verify import __all__ as _verify_all
 
 __version__ = "0.1.0"
 
-__all__ = [*_kernels_all, *_features_all, *_spaces_all, *_verify_all, *_diagnostics_all]
+__all__ = [*_kernels_all, *_features_all, *_spaces_all, *_verify_all, *_diagnostics_all,
+           *_approximation_all]

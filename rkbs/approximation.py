@@ -270,6 +270,49 @@ def _init_params(d_t: int, d_s: int, width: int, rank: int, rng: np.random.Gener
     return p
 
 
+def _hidden_numpy(X: np.ndarray, W: np.ndarray, b: np.ndarray, activation: str) -> np.ndarray:
+    Z = X @ W.T + b
+    if activation == "tanh":
+        return np.tanh(Z)
+    if activation == "relu":
+        return np.maximum(Z, 0.0)
+    if activation == "softplus":
+        return np.logaddexp(0.0, Z)
+    return Z
+
+
+def _best_output_layers(F, T, S, init, rank, activation, rcond=1e-7) -> dict:
+    r"""Optimal output layers for fixed hidden layers (closed form, reduced-rank LS).
+
+    With hidden features plus a constant column, :math:`\tilde H_q` (n_t, m+1) and
+    :math:`\tilde H_k` (n_s, m+1), the model is :math:`\tilde H_q C \tilde H_k^\top`
+    with :math:`C = \tilde A^\top \tilde B` of rank ≤ r. Writing
+    :math:`\tilde H = U \Sigma V^\top` (singular values below ``rcond`` times the largest
+    dropped), the model ranges over :math:`U_q X U_k^\top` with rank X ≤ r, and the best X
+    in Frobenius norm is the rank-r truncated SVD of :math:`U_q^\top F U_k`
+    (Eckart–Young–Mirsky).
+    """
+    out = {}
+    bases = []
+    for X, W, b in ((T, "A", "a"), (S, "B", "b")):
+        H = _hidden_numpy(X, init[W + "1"], init[b + "1"], activation)
+        H = np.concatenate([H, np.ones((H.shape[0], 1))], axis=1)
+        U, s, Vt = np.linalg.svd(H, full_matrices=False)
+        keep = s > rcond * s[0]
+        bases.append((U[:, keep], s[keep], Vt[keep].T))
+    (Uq, sq, Vq), (Uk, sk, Vk) = bases
+    P, sig, Rt = np.linalg.svd(Uq.T @ F @ Uk, full_matrices=False)
+    r_eff = min(rank, sig.size)
+    root = np.sqrt(sig[:r_eff])
+    for (_U, s, V), L, W, b in (((Uq, sq, Vq), P[:, :r_eff], "A", "a"),
+                               ((Uk, sk, Vk), Rt[:r_eff].T, "B", "b")):
+        Wt = np.zeros((V.shape[0], rank))  # (m+1, r); unused ranks stay zero
+        Wt[:, :r_eff] = (V / s) @ (L * root)
+        out[W + "2"] = Wt[:-1].T.copy()
+        out[b + "2"] = Wt[-1].copy()
+    return out
+
+
 def fit_pair_network(
     F,
     T,
@@ -292,6 +335,11 @@ def fit_pair_network(
     over the parameters of two two-layer networks (see :class:`PairNetworkFit`) with
     full-batch L-BFGS (strong-Wolfe line search) in float64. The product structure is
     used: the model matrix is :math:`Q K^\top` with :math:`Q` (n_t, r), :math:`K` (n_s, r).
+
+    The hidden layers start random; the output layers start at their exact optimum for
+    those hidden layers (a reduced-rank least-squares problem solved by two SVDs), so
+    the frozen-hidden-layer model (``train_hidden=False``) is solved exactly and
+    L-BFGS, which only decreases the loss, starts from the best random-feature fit.
 
     Parameters
     ----------
@@ -339,6 +387,7 @@ def fit_pair_network(
     rng = check_random_state(seed)
 
     init = _init_params(T.shape[1], S.shape[1], width, rank, rng, input_scale)
+    init.update(_best_output_layers(F, T, S, init, rank, activation))
     params = {k: torch.tensor(v, dtype=torch.float64) for k, v in init.items()}
     trainable = [k for k in params if train_hidden or k[1] == "2"]
     for k in trainable:
@@ -363,7 +412,14 @@ def fit_pair_network(
         return loss
 
     t0 = time.perf_counter()
-    opt.step(closure)
+    # The matrices are tiny (at most a few hundred rows): intra-op threads only add
+    # synchronization cost, badly so on a loaded machine. One thread, restored after.
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        opt.step(closure)
+    finally:
+        torch.set_num_threads(n_threads)
     fit.seconds = time.perf_counter() - t0
     for k in trainable:
         params[k].requires_grad_(False)

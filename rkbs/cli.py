@@ -56,7 +56,10 @@ def _cmd_train(args) -> int:
 
 def _cmd_bench(args) -> int:
     import importlib
+    import os
 
+    if os.getcwd() not in sys.path:  # benchmarks/ lives in the repository, not the package
+        sys.path.insert(0, os.getcwd())
     try:
         bench = importlib.import_module("benchmarks")
     except ImportError:

@@ -143,8 +143,17 @@ def _default_tol(s: np.ndarray, shape) -> float:
 def numerical_rank(K, *, rank_tol: float | None = None) -> int:
     r"""Numerical rank :math:`\#\{\sigma_i(K) > \tau\}` of a matrix ``K`` (n, m).
 
-    Default :math:`\tau = \sigma_1 \max(n, m)\,\varepsilon` (as
-    :func:`numpy.linalg.matrix_rank`).
+    Parameters
+    ----------
+    K : array of shape (n, m)
+        Any finite matrix (numpy or torch; computed in float64 numpy).
+    rank_tol : float, optional
+        Threshold τ; default :math:`\tau = \sigma_1 \max(n, m)\,\varepsilon` (as
+        :func:`numpy.linalg.matrix_rank`).
+
+    Returns
+    -------
+    int
     """
     K = np.asarray(to_numpy(check_array(K, "K")), dtype=np.float64)
     s = np.linalg.svd(K, compute_uv=False)
@@ -371,7 +380,19 @@ def plot_spectrum(report: MercerReport, ax=None, *, label: str | None = None):
     """Plot singular values and |eigenvalues| of the symmetric part on a log scale.
 
     Negative eigenvalues are drawn as separate markers; the rank tolerance as a dashed
-    line. Returns the matplotlib ``Axes``.
+    line.
+
+    Parameters
+    ----------
+    report : MercerReport
+    ax : matplotlib Axes, optional
+        Drawn into a new figure if omitted.
+    label : str, optional
+        Prefix for the legend entries.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
     """
     import matplotlib.pyplot as plt
 
@@ -402,7 +423,17 @@ def plot_rank_growth(growth: RankGrowth | Sequence[RankGrowth], ax=None):
     """Plot numerical rank against n for one or several :class:`RankGrowth` results.
 
     Finite feature dimensions are drawn as dotted horizontal lines, rank = n as a grey
-    reference. Log-log axes. Returns the matplotlib ``Axes``.
+    reference. Log-log axes, Okabe–Ito colours.
+
+    Parameters
+    ----------
+    growth : RankGrowth or sequence of RankGrowth
+    ax : matplotlib Axes, optional
+        Drawn into a new figure if omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
     """
     import matplotlib.pyplot as plt
 

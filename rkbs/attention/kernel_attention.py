@@ -38,7 +38,13 @@ from dataclasses import dataclass
 
 import torch
 
-from rkbs.features import FeaturePair, PolynomialFeatures, TaylorFeatures
+from rkbs.features import (
+    FeaturePair,
+    PolynomialFeatures,
+    PositiveRandomFeatures,
+    RandomFeaturePair,
+    TaylorFeatures,
+)
 from rkbs.kernels import BinaryKernel, get_kernel
 from rkbs.kernels.base import BinaryKernel as _BK
 
@@ -152,7 +158,7 @@ def _why_negative(obj) -> str | None:
         if isinstance(obj, PolynomialFeatures):
             return _why_negative(obj.kernel)
         name = type(obj).__name__
-        if "Positive" in name:
+        if isinstance(obj, PositiveRandomFeatures):  # FAVOR+ and its hyperbolic variant
             return None
         return (
             f"{name} can produce negative feature products (only positive random features, "
@@ -216,21 +222,29 @@ def kernel_attention(q, k, v, kernel: BinaryKernel, *, causal: bool = False,
 
 
 # --------------------------------------------------------------- feature path
-def _stable_features(features: FeaturePair, q, k):
-    """φ_X(q), φ_Y(k); positive random features through their stabilized log maps.
+def _stable_features(features: FeaturePair, q, k, key_padding_mask):
+    """φ_X(q), φ_Y(k) (padding keys zeroed); random features through their log maps.
 
-    A factor shared by one query's features, or by all keys, cancels in the attention
-    ratio, so log-features are shifted by a per-query max and a global key max.
+    Random pairs give :math:`\varphi(u) = F e^{c}` with a per-row log-scale c
+    (``map_q_log``/``map_k_log``). A factor shared by one query's features, or by all
+    keys of one sequence and head, cancels in the attention ratio, so the query scale is
+    dropped and the key scales are shifted by their max over the (unpadded) keys.
     """
-    log_q = getattr(features, "map_q_log", None)
-    log_k = getattr(features, "map_k_log", None)
-    if log_q is not None and log_k is not None:
-        lq = log_q(q)  # (..., L, D)
-        lk = log_k(k)  # (..., S, D)
-        lq = lq - lq.amax(dim=-1, keepdim=True).detach()
-        lk = lk - lk.amax(dim=(-2, -1), keepdim=True).detach()
-        return torch.exp(lq), torch.exp(lk)
-    return features.map_q(q), features.map_k(k)
+    if isinstance(features, RandomFeaturePair):
+        fq, _ = features.map_q_log(q)  # (..., L, D), per-query scale dropped
+        fk, ck = features.map_k_log(k)  # (..., S, D), (..., S, 1)
+        if key_padding_mask is not None:
+            pad = key_padding_mask.reshape(key_padding_mask.shape[0],
+                                           *([1] * (ck.ndim - 3)), ck.shape[-2], 1)
+            ck = ck.masked_fill(pad, -math.inf)
+        ck = ck - ck.amax(dim=-2, keepdim=True).detach()
+        return fq, fk * torch.exp(ck)
+    fq, fk = features.map_q(q), features.map_k(k)
+    if key_padding_mask is not None:
+        keep = ~key_padding_mask  # (B, S)
+        keep = keep.reshape(keep.shape[0], *([1] * (fk.ndim - 3)), fk.shape[-2], 1)
+        fk = fk * keep.to(fk.dtype)
+    return fq, fk
 
 
 def feature_attention(q, k, v, features: FeaturePair, *, causal: bool = False,
@@ -267,13 +281,8 @@ def feature_attention(q, k, v, features: FeaturePair, *, causal: bool = False,
     if why:
         raise ValueError(f"cannot use these features as attention weights: {why}")
     features._ensure_fitted(q.shape[-1])
-    fq, fk = _stable_features(features, q, k)  # (..., L, D), (..., S, D)
-    fk = fk.to(v.dtype)
-    fq = fq.to(v.dtype)
-    if key_padding_mask is not None:
-        keep = ~key_padding_mask  # (B, S)
-        keep = keep.reshape(keep.shape[0], *([1] * (fk.ndim - 3)), fk.shape[-2], 1)
-        fk = fk * keep.to(fk.dtype)
+    fq, fk = _stable_features(features, q, k, key_padding_mask)  # (..., L, D), (..., S, D)
+    fq, fk = fq.to(v.dtype), fk.to(v.dtype)
     if not causal:
         kv = fk.transpose(-1, -2) @ v  # (..., D, d_v)
         z = fk.sum(dim=-2)  # (..., D)
@@ -350,11 +359,6 @@ def attention_names() -> list[str]:
 
 
 def _prf(head_dim: int, n_components: int, seed):
-    try:
-        from rkbs.features import PositiveRandomFeatures
-    except ImportError as exc:  # pragma: no cover - depends on the random-features module
-        raise ValueError("positive random features need rkbs.features.PositiveRandomFeatures"
-                         ) from exc
     kern = get_kernel("edp", scale=None, dim=head_dim)
     pair = PositiveRandomFeatures(kern, n_components, seed=seed)
     pair.fit(dim=head_dim)

@@ -243,13 +243,22 @@ def _with_components(pair: RandomFeaturePair, n_features: int | None, seed):
     return p
 
 
-def _squared_errors(pair, X, Y, n_draws, seed, n_features, relative):
+def _target(pair, X, Y, target):
+    if target is None:
+        return to_numpy(pair.kernel(X, Y))
+    T = np.asarray(to_numpy(target), dtype=np.float64)
+    if T.shape != (X.shape[0], Y.shape[0]):
+        raise ValueError(f"target must have shape {(X.shape[0], Y.shape[0])}, got {T.shape}")
+    return T
+
+
+def _squared_errors(pair, X, Y, n_draws, seed, n_features, relative, target=None):
     if not isinstance(pair, RandomFeaturePair):
         raise ValueError(f"pair must be a random feature pair, got {type(pair).__name__}")
     n_draws = check_int(n_draws, "n_draws", minimum=2)
     X, Y = check_pair_arrays(X, Y)
     rng = check_random_state(seed)
-    Kx = to_numpy(pair.kernel(X, Y))
+    Kx = _target(pair, X, Y, target)
     d = pair.kernel.queries(X[:1]).shape[-1]
     errs = []
     for _ in range(n_draws):
@@ -261,7 +270,7 @@ def _squared_errors(pair, X, Y, n_draws, seed, n_features, relative):
 
 def empirical_mse(pair: RandomFeaturePair, X, Y, *, n_draws: int = 200, seed=None,
                   n_features: int | None = None, relative: bool = False,
-                  return_std_error: bool = False):
+                  return_std_error: bool = False, target=None):
     r"""Per-pair MSE over ``n_draws`` independent redraws of ``pair``, shape ``(n, m)``.
 
     .. math:: \widehat{\mathrm{MSE}}_{ij} = \frac1R\sum_{r=1}^R(\hat K^{(r)}_{ij} - K_{ij})^2,
@@ -269,9 +278,11 @@ def empirical_mse(pair: RandomFeaturePair, X, Y, *, n_draws: int = 200, seed=Non
 
     Each draw copies ``pair`` with a seed taken from ``seed``'s stream (``pair`` itself
     is left unchanged). ``relative=True`` divides each squared error by
-    :math:`K_{ij}^2`. With ``return_std_error`` returns ``(mse, se)``.
+    :math:`K_{ij}^2`. With ``return_std_error`` returns ``(mse, se)``. ``target``
+    (n, m) replaces :math:`K = ` ``pair.kernel(X, Y)`` as the reference (e.g. the exact
+    kernel when the pair approximates a different one).
     """
-    sq = _squared_errors(pair, X, Y, n_draws, seed, n_features, relative)
+    sq = _squared_errors(pair, X, Y, n_draws, seed, n_features, relative, target)
     mse = sq.mean(axis=0)
     if not return_std_error:
         return mse
@@ -326,22 +337,28 @@ class ErrorCurve:
 
 
 def error_curve(pair: RandomFeaturePair, X, Y, n_features, *, n_draws: int = 100, seed=None,
-                relative: bool = False, label: str | None = None) -> ErrorCurve:
+                relative: bool = False, label: str | None = None,
+                target=None) -> ErrorCurve:
     r"""Measure the pair-averaged MSE of ``pair``'s estimator for each D in ``n_features``.
 
-    For iid unbiased estimators the MSE is :math:`C/D`, so the log-log slope is -1.
-    ``predicted`` is filled where :func:`predicted_mse` has a closed form.
+    For iid unbiased estimators the MSE is :math:`C/D`, so the log-log slope is -1; a
+    biased one (e.g. measured against a ``target`` it does not estimate) floors at the
+    squared bias. ``predicted`` is filled where :func:`predicted_mse` has a closed form
+    (and ``target`` is None).
     """
     Ds = np.array([check_int(int(D), "n_features", minimum=1) for D in n_features])
     rng = check_random_state(seed)
     X, Y = check_pair_arrays(X, Y)
     meas, se, pred = [], [], []
-    Kx = to_numpy(pair.kernel(X, Y)) if relative else None
+    Kx = _target(pair, X, Y, target)
     for D in Ds:
-        sq = _squared_errors(pair, X, Y, n_draws, rng, int(D), relative)
+        sq = _squared_errors(pair, X, Y, n_draws, rng, int(D), relative, target)
         per_draw = sq.reshape(sq.shape[0], -1).mean(axis=1)
         meas.append(per_draw.mean())
         se.append(per_draw.std(ddof=1) / math.sqrt(per_draw.size))
+        if target is not None or pred is None:
+            pred = None
+            continue
         try:
             P = predicted_mse(pair, X, Y, n_features=int(D))
             pred.append(float(np.mean(P / (Kx * Kx) if relative else P)))
@@ -434,6 +451,8 @@ def check_usefulness(pair: RandomFeaturePair, X, Y, *, threshold: float = 0.25,
 def plot_error_curves(curves, *, ax=None):
     """Log-log plot of measured MSE (markers, ±2 SE bars) and closed forms (lines) vs D.
 
+    Lower bars are clipped at 90 % of the value so they stay on the log axis.
+
     ``curves`` is an :class:`ErrorCurve` or a sequence of them. Returns the axes.
     """
     import matplotlib.pyplot as plt
@@ -444,7 +463,8 @@ def plot_error_curves(curves, *, ax=None):
         _, ax = plt.subplots(figsize=(5.5, 4))
     for i, c in enumerate(curves):
         col = OKABE_ITO[i % len(OKABE_ITO)]
-        ax.errorbar(c.n_features, c.measured, yerr=2 * c.std_error, fmt="o", color=col,
+        lower = np.minimum(2 * c.std_error, 0.9 * c.measured)  # keep bars on the log axis
+        ax.errorbar(c.n_features, c.measured, yerr=[lower, 2 * c.std_error], fmt="o", color=col,
                     capsize=2, label=f"{c.label} measured (slope {c.slope:.2f})")
         if c.predicted is not None:
             ax.plot(c.n_features, c.predicted, "-", color=col, label=f"{c.label} closed form")
@@ -460,7 +480,11 @@ def plot_error_curves(curves, *, ax=None):
 
 def plot_predicted_vs_measured(predicted, measured, *, label: str | None = None, ax=None,
                                color_index: int = 0):
-    """Log-log scatter of per-pair predicted vs measured MSE with the line y = x."""
+    """Log-log scatter of per-pair predicted vs measured MSE with the line y = x.
+
+    Call repeatedly with the same ``ax`` (and ``color_index``) to overlay estimators.
+    Returns the axes.
+    """
     import matplotlib.pyplot as plt
 
     p = np.ravel(np.asarray(predicted, dtype=np.float64))
@@ -472,9 +496,11 @@ def plot_predicted_vs_measured(predicted, measured, *, label: str | None = None,
     ok = (p > 0) & (m > 0)
     ax.loglog(p[ok], m[ok], "o", ms=4, color=OKABE_ITO[color_index % len(OKABE_ITO)],
               label=label)
+    for line in [ln for ln in ax.get_lines() if ln.get_gid() == "rkbs-identity"]:
+        line.remove()  # one y = x line per axes, spanning every call's data
     lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
     hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
-    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x", gid="rkbs-identity")
     ax.set_xlabel("closed-form MSE (kernel units²)")
     ax.set_ylabel("measured MSE (kernel units²)")
     ax.legend(fontsize=7)

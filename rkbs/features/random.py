@@ -114,7 +114,7 @@ def _sq_norm_half(U):
     return 0.5 * xp.sum(U * U, axis=-1, keepdims=True)
 
 
-def scale_by_log(S, M):
+def _scale_by_log(S, M):
     r"""Elementwise :math:`S \cdot e^{M}` without overflow in the intermediate factor.
 
     Where :math:`|M|` is moderate the product is formed directly; otherwise as
@@ -234,14 +234,18 @@ class RandomFeaturePair(FeaturePair):
         raise NotImplementedError
 
     def map_q(self, Q):
-        r"""Query features :math:`\varphi_X(q)`, ``(..., n, d) -> (..., n, D)`` (unbiased)."""
+        r"""Query features :math:`\varphi_X(q) = F e^{c}`, ``(..., n, d) -> (..., n, D)``.
+
+        The plain unbiased estimator (no host synchronization, differentiable). Its
+        entries are exactly representable whenever the feature value itself is.
+        """
         F, c = self.map_q_log(Q)
-        return scale_by_log(F, c)
+        return F * namespace(F).exp(c)
 
     def map_k(self, K):
-        r"""Key features :math:`\varphi_Y(k)`, ``(..., m, d) -> (..., m, D)`` (unbiased)."""
+        r"""Key features :math:`\varphi_Y(k) = F e^{c}`, ``(..., m, d) -> (..., m, D)``."""
         F, c = self.map_k_log(K)
-        return scale_by_log(F, c)
+        return F * namespace(F).exp(c)
 
     def gram(self, X, Y):
         r"""Estimated Gram matrix :math:`\hat K = \Phi_X(X)\Phi_Y(Y)^\top`, shape ``(n, m)``.
@@ -256,7 +260,7 @@ class RandomFeaturePair(FeaturePair):
         B, b = self.map_k_log(K)
         xp = namespace(A, B)
         S = xp.matmul(A, xp.matrix_transpose(B))
-        return scale_by_log(S, a + xp.matrix_transpose(b))
+        return _scale_by_log(S, a + xp.matrix_transpose(b))
 
     def __repr__(self) -> str:
         return (

@@ -10,6 +10,7 @@ from rkbs.machines.losses import (
     loss_gradient,
     loss_value,
 )
+from rkbs.machines.pair_operator import PairOperatorMachine, plot_coefficients
 
 __all__ = [
     "BinaryKernelMachine",
@@ -22,4 +23,6 @@ __all__ = [
     "loss_cvxpy",
     "loss_gradient",
     "loss_value",
+    "PairOperatorMachine",
+    "plot_coefficients",
 ]

@@ -17,7 +17,7 @@ Every function works on numpy arrays and torch tensors (leading batch axes allow
 
 from __future__ import annotations
 
-from rkbs._backend import namespace, to_numpy
+from rkbs._backend import is_torch_array, namespace, to_numpy
 from rkbs._checks import check_array
 
 __all__ = ["LOSSES", "check_loss_targets", "loss_value", "loss_gradient", "loss_cvxpy"]
@@ -70,7 +70,8 @@ def check_loss_targets(loss: str, Z, mask=None):
             raise ValueError(
                 f"mask shape {tuple(mask.shape)} does not match Z shape {tuple(Z.shape)}"
             )
-        mask = xp.astype(xp.asarray(mask), xp.bool) if not hasattr(mask, "device") else mask.bool()
+        # numpy >= 2 arrays also have .device: test the backend, not the attribute
+        mask = mask.bool() if is_torch_array(mask) else xp.astype(xp.asarray(mask), xp.bool)
     mask = _mask_like(mask, Z)
     Zn, Mn = to_numpy(Z), to_numpy(mask).astype(bool)
     if not Mn.any():

@@ -29,7 +29,6 @@ attention-shaped (:func:`plot_coefficients` shows it beside the map it was fitte
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -40,13 +39,12 @@ from rkbs.features.base import FeaturePair
 from rkbs.machines.losses import LOSSES, check_loss_targets, loss_gradient
 from rkbs.machines.pair_operator_solvers import (
     PairProblem,
-    SolverError,
     solve_cvxpy,
     solve_torch_nuclear,
     solve_torch_smooth,
 )
 
-__all__ = ["PairOperatorMachine", "SolverError", "plot_coefficients"]
+__all__ = ["PairOperatorMachine", "plot_coefficients"]
 
 REGULARIZERS = ("frobenius", "lp", "nuclear")
 SOLVERS = ("torch", "clarabel", "scs")
@@ -117,6 +115,9 @@ class PairOperatorMachine:
         Relative first-order residual
         :math:`\lVert\nabla L + \lambda\nabla R\rVert/(\lVert\nabla L\rVert + \lVert\lambda\nabla R\rVert)`
         (nuclear: proximal-gradient residual, see :mod:`.pair_operator_solvers`).
+    gradient_norm_ : float
+        Absolute :math:`\lVert\nabla L + \lambda\nabla R\rVert_F` (nuclear: the norm of the
+        proximal-gradient map), the numerator of ``residual_``; error bounds use it.
     n_iter_ : int
     coefficients_ : ndarray, shape like Z, or None
         Representer coefficients :math:`C = -G/(2\lambda)` (Frobenius only).
@@ -273,6 +274,7 @@ class PairOperatorMachine:
         self.objective_ = sol.objective
         self.status_ = sol.status
         self.residual_ = sol.residual
+        self.gradient_norm_ = sol.grad_norm
         self.n_iter_ = sol.n_iter
         self.solver_name_ = sol.solver
         self.solve_seconds_ = sol.seconds
@@ -330,11 +332,11 @@ class PairOperatorMachine:
 
 
 def plot_coefficients(machine: PairOperatorMachine, X, Y, Z, ax=None, *, index: int = 0):
-    r"""Plot the attention map P (= Z) beside the representer coefficients C = −G/(2λ).
+    r"""Plot the attention map P (= Z), the fitted map, and the coefficients C = −G/(2λ).
 
-    For the row-softmax loss :math:`C = (P - \operatorname{softmax}(H^\star))/(2\lambda)`:
-    where the fitted map under-predicts an entry, C is positive. C uses a diverging
-    colour map centred at 0.
+    For the row-softmax loss :math:`C = (P - \operatorname{softmax}(H^\star))/(2\lambda)`
+    (MATH.md §4): C is positive where the fitted map under-predicts an entry, and
+    :math:`A^\star = \Phi_X^\top C\,\Phi_Y`. C uses a diverging colour map centred at 0.
 
     Parameters
     ----------
@@ -342,8 +344,11 @@ def plot_coefficients(machine: PairOperatorMachine, X, Y, Z, ax=None, *, index: 
         Fitted with ``regularizer="frobenius"`` on (X, Y, Z).
     X, Y, Z : arrays
         The training data (Z is the map that was fitted; batched data use ``index``).
-    ax : sequence of two matplotlib Axes, optional
-        Created (one figure, two panels) when omitted.
+    ax : sequence of two or three matplotlib Axes, optional
+        Two: target and C; three: target, fitted map and C. Created (three panels in one
+        figure) when omitted.
+    index : int
+        Which map to show when the data are batched (S, m, n).
 
     Returns
     -------
@@ -356,23 +361,23 @@ def plot_coefficients(machine: PairOperatorMachine, X, Y, Z, ax=None, *, index: 
         raise ValueError("plot_coefficients needs a Frobenius fit (coefficients_ is None)")
     Zn = np.asarray(to_numpy(Z), dtype=float)
     C = machine.coefficients_
+    fitted = machine.predict(X, Y)
     if Zn.ndim == 3:
-        Zn, C = Zn[index], C[index]
+        Zn, C, fitted = Zn[index], C[index], fitted[index]
     if Zn.shape != C.shape:
         raise ValueError(f"Z shape {Zn.shape} does not match the fitted coefficients {C.shape}")
-    H = machine.decision_function(X, Y)
-    fitted = machine.predict(X, Y)
-    if fitted.ndim == 3:
-        fitted = fitted[index]
-    del H
     if ax is None:
         fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), constrained_layout=True)
     else:
         axes = list(ax)
+        if len(axes) not in (2, 3):
+            raise ValueError(f"ax must hold two or three Axes, got {len(axes)}")
         fig = axes[0].figure
-    panels = [(Zn, "target map P", "viridis", None),
-              (fitted, f"fitted ({machine.loss})", "viridis", None),
-              (C, r"coefficients $C = -G/(2\lambda)$", "RdBu_r", float(np.abs(C).max()))]
+    vmax = float(np.abs(C).max()) or 1.0
+    panels = [(Zn, "target map P", "viridis", None)]
+    if len(axes) == 3:
+        panels.append((fitted, f"fitted map ({machine.loss})", "viridis", None))
+    panels.append((C, r"coefficients $C = -G/(2\lambda)$", "RdBu_r", vmax))
     for a, (M, title, cmap, v) in zip(axes, panels):
         kw = {"vmin": -v, "vmax": v} if v else {}
         im = a.imshow(M, cmap=cmap, aspect="auto", **kw)
@@ -381,7 +386,3 @@ def plot_coefficients(machine: PairOperatorMachine, X, Y, Z, ax=None, *, index: 
         a.set_ylabel("query index i")
         fig.colorbar(im, ax=a)
     return fig, axes
-
-
-def _unused():  # pragma: no cover - keeps math import used for doc examples
-    return math.pi

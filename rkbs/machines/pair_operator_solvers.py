@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rkbs.machines.cvx import SolverError
 from rkbs.machines.losses import loss_gradient, loss_value
 
 __all__ = [
@@ -82,10 +83,6 @@ def torch_threads(prob: PairProblem):
         yield
     finally:
         torch.set_num_threads(old)
-
-
-class SolverError(RuntimeError):
-    """A solver did not return an optimal solution (the message names its status)."""
 
 
 @dataclass
@@ -230,16 +227,23 @@ class PairSolution:
     n_iter: int
     solver: str
     seconds: float
+    #: absolute ‖∇F(A)‖_F (smooth) or gradient-map norm ‖G_t(A)‖_F (nuclear, t = 1/L)
+    grad_norm: float = float("nan")
     history: list = field(default_factory=list)
 
 
 # --------------------------------------------------------------------- residuals
-def smooth_residual(prob: PairProblem, A) -> float:
-    r"""Relative first-order residual :math:`\lVert g_L + \lambda g_R\rVert/(\lVert g_L\rVert + \lVert\lambda g_R\rVert)`."""
+def smooth_residual(prob: PairProblem, A, *, absolute: bool = False):
+    r"""Relative first-order residual :math:`\lVert g_L + \lambda g_R\rVert/(\lVert g_L\rVert + \lVert\lambda g_R\rVert)`.
+
+    With ``absolute=True`` returns ``(relative, ‖g_L + λ g_R‖_F)``.
+    """
     _, gL, _, _ = prob.loss_and_grad(A)
     gR = prob.lam * prob.reg_grad(A)
     den = float(gL.norm() + gR.norm())
-    return float((gL + gR).norm()) / den if den > 0 else 0.0
+    num = float((gL + gR).norm())
+    rel = num / den if den > 0 else 0.0
+    return (rel, num) if absolute else rel
 
 
 def _svt(B, thr):
@@ -253,21 +257,28 @@ def _svt(B, thr):
     return P, r, U[:, :r] @ Vh[:r]
 
 
-def nuclear_residual(prob: PairProblem, A, step: float | None = None) -> float:
-    r"""Relative proximal-gradient residual for the nuclear norm (zero iff A is optimal)."""
+def nuclear_residual(prob: PairProblem, A, step: float | None = None, *, absolute=False):
+    r"""Relative proximal-gradient residual for the nuclear norm (zero iff A is optimal).
+
+    With ``absolute=True`` returns ``(relative, ‖G_t(A)‖_F)``, G_t the gradient map.
+    """
     t = 1.0 / prob.lipschitz() if step is None else step
     _, gL, _, _ = prob.loss_and_grad(A)
     P, _, UV = _svt(A - t * gL, t * prob.lam)
     num = float((A - P).norm()) / t
     den = float(gL.norm()) + prob.lam * float(UV.norm())
-    return num / den if den > 0 else 0.0
+    rel = num / den if den > 0 else 0.0
+    return (rel, num) if absolute else rel
 
 
-def residual(prob: PairProblem, A) -> float:
-    """The residual of the module docstring for the problem's regularizer."""
+def residual(prob: PairProblem, A, *, absolute: bool = False):
+    """The residual of the module docstring for the problem's regularizer.
+
+    ``absolute=True`` also returns the absolute norm (gradient or gradient map).
+    """
     if prob.regularizer == "nuclear":
-        return nuclear_residual(prob, A)
-    return smooth_residual(prob, A)
+        return nuclear_residual(prob, A, absolute=absolute)
+    return smooth_residual(prob, A, absolute=absolute)
 
 
 # ------------------------------------------------------------------ torch solvers
@@ -353,7 +364,8 @@ def solve_torch_smooth(
     tol : float
         Target relative first-order residual.
     max_iter : int
-        L-BFGS iterations (the Newton phase adds at most 100 steps of ≤ 500 CG iterations).
+        Total iterations: L-BFGS (at most 25 when ``newton``) plus Newton steps (each
+        with ≤ 500 CG iterations).
     newton : bool
         Run the Newton–CG polish after L-BFGS (exact Hessian-vector products).
 
@@ -409,14 +421,15 @@ def _solve_torch_smooth(prob, tol, max_iter, newton, verbose, A0):
     A = param.data.detach()
     n_newton = 0
     if newton and smooth_residual(prob, A) > tol:
-        A, n_newton = _newton_cg(prob, A, tol, max_steps=100, cg_max=500, history=history)
+        A, n_newton = _newton_cg(prob, A, tol, max_steps=max(max_iter - it, 0), cg_max=500,
+                                 history=history)
         if verbose:
             print(f"[pair-operator/torch] Newton-CG steps {n_newton}: residual "
                   f"{smooth_residual(prob, A):.3e}")
-    res = smooth_residual(prob, A)
+    res, gnorm = smooth_residual(prob, A, absolute=True)
     return PairSolution(
         A=A.detach().cpu().numpy().astype(np.float64), objective=prob.objective(A),
-        residual=res, status="optimal" if res <= tol else "not_converged",
+        residual=res, grad_norm=gnorm, status="optimal" if res <= tol else "not_converged",
         n_iter=it + n_newton, solver="torch-lbfgs+newton" if newton else "torch-lbfgs",
         seconds=time.perf_counter() - t0, history=history,
     )
@@ -433,8 +446,8 @@ def solve_torch_nuclear(
         \qquad \operatorname{prox}_{\tau\lVert\cdot\rVert_*}(B) = U(\Sigma - \tau)_+V^\top,
 
     with backtracking on the step t (starting each iteration from 1.25× the last accepted
-    step, never below 1/L with L from :meth:`PairProblem.lipschitz`, for which the
-    sufficient-decrease test always holds). The momentum restarts whenever
+    step; test: secant curvature along the step at most 1/t; never below 1/L with L from
+    :meth:`PairProblem.lipschitz`, for which the test always holds). The momentum restarts whenever
     :math:`\langle B^k - A^{k+1}, A^{k+1} - A^k\rangle > 0` (O'Donoghue & Candès 2015).
     The iterates are exactly low-rank (soft-thresholding sets singular values to 0).
     """
@@ -456,17 +469,18 @@ def _solve_torch_nuclear(prob, tol, max_iter, verbose, A0):
     res = math.inf
     k = 0
     for k in range(1, max_iter + 1):
-        fB, gB, _, _ = prob.loss_and_grad(B)
-        fB = float(fB)
-        # backtracking (Beck & Teboulle 2009) from a step 1.25× the last accepted one:
-        # accept when L(A+) ≤ L(B) + <∇L(B), A+ - B> + ‖A+ - B‖²/(2t), which holds for t ≤ t_ref
+        _, gB, _, _ = prob.loss_and_grad(B)
+        # backtracking from a step 1.25× the last accepted one, on the secant curvature
+        # <∇L(A+) − ∇L(B), A+ − B> ≤ ‖A+ − B‖²/t (free of the cancellation in function
+        # values that makes the Beck–Teboulle test meaningless near the optimum); t ≥ 1/L
+        # always passes.
         t = 1.25 * t
         while True:
             A_new, _, _ = _svt(B - t * gB, t * prob.lam)
             D = A_new - B
-            fA = float(prob.loss_and_grad(A_new)[0])
-            bound = fB + float((gB * D).sum()) + float((D * D).sum()) / (2 * t)
-            if fA <= bound + 1e-15 * abs(fB) or t <= t_ref:
+            gA = prob.loss_and_grad(A_new)[1]
+            dd = float((D * D).sum())
+            if float(((gA - gB) * D).sum()) <= dd / t or t <= t_ref or dd == 0.0:
                 break
             t = max(0.5 * t, t_ref)
         if float(((B - A_new) * (A_new - A)).sum()) > 0:
@@ -481,9 +495,10 @@ def _solve_torch_nuclear(prob, tol, max_iter, verbose, A0):
                 print(f"[pair-operator/torch] FISTA iter {k}: residual {res:.3e}")
             if res <= tol:
                 break
-    res = nuclear_residual(prob, A, step=t_ref)
+    res, gnorm = nuclear_residual(prob, A, step=t_ref, absolute=True)
     return PairSolution(
         A=A.cpu().numpy().astype(np.float64), objective=prob.objective(A), residual=res,
+        grad_norm=gnorm,
         status="optimal" if res <= tol else "not_converged", n_iter=k, solver="torch-fista",
         seconds=time.perf_counter() - t0, history=history,
     )
@@ -544,18 +559,19 @@ def solve_cvxpy(
     try:
         problem.solve(solver=name, verbose=verbose, **opts)
     except cp.error.SolverError as exc:
-        raise SolverError(f"cvxpy/{solver} failed: {exc}") from exc
+        raise SolverError(f"cvxpy/{solver} failed: {exc}", status="solver_error") from exc
     if problem.status != cp.OPTIMAL:
         raise SolverError(
             f"cvxpy/{solver} returned status {problem.status!r} (only 'optimal' is accepted; "
-            f"options {opts})"
+            f"options {opts})", status=problem.status,
         )
     import torch
 
     At = torch.as_tensor(A.value, dtype=prob.PX.dtype, device=prob.PX.device)
     n_iter = problem.solver_stats.num_iters if problem.solver_stats is not None else -1
+    res, gnorm = residual(prob, At, absolute=True)
     return PairSolution(
         A=np.asarray(A.value, dtype=np.float64), objective=prob.objective(At),
-        residual=residual(prob, At), status=problem.status, n_iter=int(n_iter or -1),
+        residual=res, grad_norm=gnorm, status=problem.status, n_iter=int(n_iter or -1),
         solver=f"cvxpy-{solver}", seconds=time.perf_counter() - t0,
     )

@@ -1,5 +1,9 @@
 """Verdicts and certificates: the numbers behind every claim check (MATH.md §4)."""
 
+from rkbs.verify.certificates import Certificate, certify, certify_point, default_heldout
+from rkbs.verify.counterexamples import DuplicatedFeatures, p1_counterexample
 from rkbs.verify.report import CheckResult, all_passed, check, format_table, write_json
 
-__all__ = ["CheckResult", "all_passed", "check", "format_table", "write_json"]
+__all__ = ["CheckResult", "all_passed", "check", "format_table", "write_json", "Certificate",
+           "certify", "certify_point", "default_heldout", "DuplicatedFeatures",
+           "p1_counterexample"]

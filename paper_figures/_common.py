@@ -1,0 +1,109 @@
+"""Shared helpers of the figure scripts: palette, figure creation, writing files.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, so no global
+backend state and no windows); every figure is saved as PNG (200 dpi) and PDF (vector)
+beside the numbers behind it (CSV and/or JSON).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = ["OKABE_ITO", "MARKERS", "new_figure", "save_figure", "style", "write_csv",
+           "write_json"]
+
+#: Okabe–Ito colour-blind-safe palette (black last; yellow left out: unreadable in print).
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+#: Markers that tell series apart in greyscale print.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+_RC = {
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "legend.fontsize": 7.5,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "pdf.fonttype": 42,
+}
+
+
+def style():
+    """Context manager with the figures' rc settings; wrap all plotting in it."""
+    import matplotlib
+
+    return matplotlib.rc_context(_RC)
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 3.4, height: float = 2.8,
+               **kw):
+    """A :class:`~matplotlib.figure.Figure` with ``nrows x ncols`` axes (inches per panel).
+
+    Call inside :func:`style` so fonts and grids follow the figures' settings.
+    """
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def save_figure(fig, out_dir, name: str) -> list[str]:
+    """Write ``name.png`` and ``name.pdf`` into ``out_dir``; return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext, kw in (("png", {"dpi": 200}), ("pdf", {})):
+        p = out / f"{name}.{ext}"
+        # no creation date / software stamp: files are byte-stable for fixed seeds
+        meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+        fig.savefig(p, metadata=meta, **kw)
+        paths.append(str(p))
+    return paths
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+def write_csv(rows: Sequence[dict], path) -> str:
+    """Write a list of flat dicts as CSV (columns from the first row)."""
+    rows = list(rows)
+    if not rows:
+        raise ValueError(f"no rows to write to {path}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _plain(v) for k, v in r.items()})
+    return str(path)
+
+
+def write_json(obj, path) -> str:
+    """Write a JSON-serializable object (numpy scalars/arrays converted)."""
+
+    def conv(o):
+        if isinstance(o, np.ndarray):
+            return [conv(x) for x in o.tolist()]
+        if isinstance(o, dict):
+            return {str(k): conv(v) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return [conv(x) for x in o]
+        return _plain(o)
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(conv(obj), fh, indent=2)
+    return str(path)

@@ -1,0 +1,281 @@
+r"""Trained attention heads versus binary kernel machines (MATH.md §3–4).
+
+A head's attention map :math:`P_{ij} = \operatorname{softmax}_j(\langle W_Q t_i, W_K
+s_j\rangle/\sqrt d)` is the row-softmax of a bilinear form of the states. The
+pair-operator machine of :mod:`rkbs.machines`,
+
+.. math::
+
+    \min_A \sum_{s}\sum_i \Big(-\sum_j P^{(s)}_{ij} h_A(t_i, s_j) +
+    \log\sum_j e^{h_A(t_i, s_j)}\Big) + \lambda R(A),\qquad
+    h_A(t, s) = \Phi_X(t)^\top A\,\Phi_Y(s),
+
+is fitted to those maps from the states alone, with several feature pairs (linear,
+exact polynomial, Taylor EDP of growing degree, positive random features of growing D).
+With linear features the head itself is :math:`h_A` for :math:`A = W_Q^\top W_K/\sqrt d`
+(rank ≤ d); :func:`operator_alignment` compares the learned :math:`A^\star` with it, and
+the nuclear norm (the convex relaxation of the rank) should make :math:`A^\star`
+low-rank. Held-out scores: KL divergence :math:`\mathrm{KL}(P\,\Vert\,\hat P)` per row,
+top-1 agreement of the row argmaxes, and the correlation of row-centred logits.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from rkbs._checks import check_random_state
+from rkbs.features import (
+    LinearFeatures,
+    PolynomialFeatures,
+    PositiveRandomFeatures,
+    TaylorFeatures,
+)
+from rkbs.kernels import EDPKernel, LinearKernel, PolynomialKernel
+
+__all__ = [
+    "head_maps",
+    "planted_bilinear",
+    "comparison_features",
+    "fit_head",
+    "score_maps",
+    "operator_alignment",
+    "compare_head",
+    "plot_head_comparison",
+]
+
+
+def head_maps(records, kind: str, layer: int, head: int):
+    """Stack one head's maps over the sequences of the most common (m, n) shape.
+
+    Parameters
+    ----------
+    records : list of HeadRecord
+        From :func:`rkbs.attention.extract.extract_attention` (possibly several batches).
+    kind, layer, head : str, int, int
+        Which head.
+
+    Returns
+    -------
+    X : ndarray (S, m, D), Y : ndarray (S, n, D), P : ndarray (S, m, n), logits : (S, m, n)
+        Query states, key states, attention maps (padding removed) and the head's own
+        bilinear logits; plus the head's ``(W_Q, W_K)``.
+    """
+    seqs, maps = [], None
+    for rec in records:
+        if (rec.kind, rec.layer, rec.head) != (kind, layer, head):
+            continue
+        maps = (rec.W_Q, rec.W_K)
+        L = rec.logits()
+        for b in range(rec.weights.shape[0]):
+            t, s, P = rec.sequence(b)
+            qm, km = rec.query_mask[b], rec.key_mask[b]
+            seqs.append((t, s, P, L[b][np.ix_(qm, km)]))
+    if not seqs:
+        raise ValueError(f"no records for head ({kind!r}, layer {layer}, head {head})")
+    shape = Counter(P.shape for _, _, P, _ in seqs).most_common(1)[0][0]
+    keep = [q for q in seqs if q[2].shape == shape]
+    X, Y, P, H = (np.stack([q[i] for q in keep]) for i in range(4))
+    return X, Y, P, H, maps
+
+
+def planted_bilinear(n_seq: int = 40, m: int = 8, n: int = 8, dim: int = 6, head_dim: int = 2,
+                     *, scale: float = 2.0, seed=None):
+    r"""Synthetic attention maps of a planted head: :math:`P = \operatorname{softmax}(X A Y^\top)`.
+
+    :math:`A = W_Q^\top W_K/\sqrt{d}` with Gaussian :math:`W_Q, W_K` of shape
+    (head_dim, dim) times ``scale``, rank ≤ head_dim; X, Y standard normal states.
+
+    Returns
+    -------
+    X (n_seq, m, dim), Y (n_seq, n, dim), P (n_seq, m, n), A (dim, dim), W_Q, W_K
+    """
+    rng = check_random_state(seed)
+    W_Q = rng.normal(size=(head_dim, dim)) * scale / np.sqrt(dim)
+    W_K = rng.normal(size=(head_dim, dim)) * scale / np.sqrt(dim)
+    A = W_Q.T @ W_K / np.sqrt(head_dim)
+    X = rng.normal(size=(n_seq, m, dim))
+    Y = rng.normal(size=(n_seq, n, dim))
+    H = X @ A @ np.swapaxes(Y, -1, -2)
+    P = np.exp(H - H.max(-1, keepdims=True))
+    P /= P.sum(-1, keepdims=True)
+    return X, Y, P, A, W_Q, W_K
+
+
+def comparison_features(dim: int, *, taylor_degrees=(1, 2), prf_dims=(16, 64, 256),
+                        poly_degree: int | None = 2, seed=None) -> dict:
+    """Feature pairs on raw states of dimension ``dim``, by label.
+
+    ``linear``: identity features (the head's own function class, h = tᵀ A s).
+    ``poly2``: exact features of :math:`(u + 1)^2`. ``taylor<N>``: Taylor features of
+    :math:`\\exp(t\\cdot s/\\sqrt{dim})` up to degree N. ``prf<D>``: positive random features
+    of the same EDP kernel. The EDP-based pairs use the attention scale
+    :math:`dim^{-1/4}` per side so that :math:`|t\\cdot s|/\\sqrt{dim}` is O(1) on
+    LayerNorm states.
+    """
+    rng = check_random_state(seed)
+    out = {"linear": LinearFeatures(LinearKernel(scale=None, dim=dim))}
+    if poly_degree:
+        out[f"poly{poly_degree}"] = PolynomialFeatures(
+            PolynomialKernel(degree=poly_degree, c=1.0, scale="attention", dim=dim))
+    for N in taylor_degrees:
+        out[f"taylor{N}"] = TaylorFeatures(EDPKernel(dim=dim), degree=N)
+    for D in prf_dims:
+        pair = PositiveRandomFeatures(EDPKernel(dim=dim), D, seed=rng)
+        pair.fit(dim=dim)
+        out[f"prf{D}"] = pair
+    return out
+
+
+def fit_head(features, X, Y, P, *, regularizer: str = "frobenius", lam: float = 1e-3,
+             tol: float = 1e-8, max_iter: int | None = 200, **kw):
+    """Fit ``PairOperatorMachine(features, loss="softmax", ...)`` to maps P (S, m, n).
+
+    The solver's own not-converged warning is caught: the fitted machine's ``status_``
+    and ``residual_`` record it (held-out scores do not need a certificate-grade solve).
+    """
+    import warnings
+
+    from rkbs.machines import PairOperatorMachine
+
+    mach = PairOperatorMachine(features, loss="softmax", regularizer=regularizer, lam=lam,
+                               solver="torch", tol=tol, max_iter=max_iter, **kw)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "PairOperatorMachine", RuntimeWarning)
+        return mach.fit(X, Y, P)
+
+
+def score_maps(P, P_hat, logits=None, logits_hat=None) -> dict:
+    r"""Held-out agreement of fitted maps with the head's maps.
+
+    Returns
+    -------
+    dict
+        ``kl``: mean over rows of :math:`\sum_j P_{ij}\log(P_{ij}/\hat P_{ij})`;
+        ``top1``: fraction of rows whose argmax agrees; ``logit_corr``: Pearson correlation
+        of row-centred logits (when both are given; softmax is invariant to row shifts).
+    """
+    P, P_hat = np.asarray(P, float), np.asarray(P_hat, float)
+    tiny = np.finfo(float).tiny
+    kl = np.sum(P * (np.log(np.maximum(P, tiny)) - np.log(np.maximum(P_hat, tiny))), axis=-1)
+    out = {"kl": float(kl.mean()),
+           "top1": float(np.mean(P.argmax(-1) == P_hat.argmax(-1)))}
+    if logits is not None and logits_hat is not None:
+        a = logits - logits.mean(-1, keepdims=True)
+        b = logits_hat - logits_hat.mean(-1, keepdims=True)
+        out["logit_corr"] = float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+    return out
+
+
+def _span_projector(Z):
+    """Orthogonal projector onto the span of the rows of Z (k, D) (rank by matrix_rank's rule)."""
+    U, sv, Vt = np.linalg.svd(Z, full_matrices=False)
+    r = int(np.sum(sv > sv[0] * max(Z.shape) * np.finfo(float).eps)) if sv.size else 0
+    V = Vt[:r].T
+    return V @ V.T
+
+
+def operator_alignment(A, W_Q, W_K, X=None, Y=None) -> dict:
+    r"""Compare a learned operator with the head's :math:`B = W_Q^\top W_K/\sqrt d`.
+
+    Row-softmax maps only see A on its *identifiable part*: query directions spanned by
+    the states :math:`t_i`, and key directions spanned by the per-sequence centred keys
+    :math:`s_j - \bar s` (adding :math:`w v^\top` with :math:`v^\top s_j` constant along
+    a row shifts that row's logits, which the softmax ignores; LayerNorm states are such
+    that v exists). With ``X`` (S, m, D) and ``Y`` (S, n, D) given, both operators are
+    projected, :math:`\Pi_X A\, \Pi_{Y_c}`, before comparing.
+
+    Returns
+    -------
+    dict
+        ``cosine``: :math:`\langle A, B\rangle_F/(\lVert A\rVert_F\lVert B\rVert_F)` on the
+        identifiable part (raw when no data are given); ``cosine_raw``; ``sv_A``, ``sv_B``:
+        singular values (descending) of the compared operators; ``rank_A``: number of
+        singular values above :math:`10^{-3}\sigma_1`; ``head_dim``: d, the rank bound of B.
+    """
+    A = np.asarray(A, float)
+    d = W_Q.shape[0]
+    B = W_Q.T @ W_K / np.sqrt(d)
+    cos = lambda U, V: float(np.sum(U * V) / (np.linalg.norm(U) * np.linalg.norm(V)))
+    raw = cos(A, B)
+    if X is not None and Y is not None:
+        X, Y = np.asarray(X, float), np.asarray(Y, float)
+        PiX = _span_projector(X.reshape(-1, X.shape[-1]))
+        Yc = Y - Y.mean(axis=-2, keepdims=True)
+        PiY = _span_projector(Yc.reshape(-1, Y.shape[-1]))
+        A, B = PiX @ A @ PiY, PiX @ B @ PiY
+    sA, sB = np.linalg.svd(A, compute_uv=False), np.linalg.svd(B, compute_uv=False)
+    return {"cosine": cos(A, B), "cosine_raw": raw, "sv_A": sA, "sv_B": sB,
+            "rank_A": int(np.sum(sA > 1e-3 * sA[0])), "head_dim": d}
+
+
+def compare_head(X, Y, P, logits=None, maps=None, *, features: dict, n_train: int | None = None,
+                 lam: float = 1e-3, nuclear_lam: float | None = None, progress: bool = False):
+    """Fit the machine with each feature pair on training sequences, score held-out ones.
+
+    Parameters
+    ----------
+    X, Y, P : arrays (S, m, D), (S, n, D), (S, m, n)
+        From :func:`head_maps` or :func:`planted_bilinear`.
+    logits : array (S, m, n), optional
+        The head's own logits (for ``logit_corr``).
+    maps : (W_Q, W_K), optional
+        The head's maps (for the linear-feature alignment).
+    features : dict label -> FeaturePair
+        E.g. from :func:`comparison_features`.
+    n_train : int
+        Training sequences (the rest are held out; default two thirds).
+    nuclear_lam : float, optional
+        Also fit linear features with the nuclear norm at this λ.
+
+    Returns
+    -------
+    dict
+        ``rows``: list of dicts (label, n_features, kl, top1, logit_corr, seconds);
+        ``alignment`` (Frobenius) and ``alignment_nuclear`` when ``maps`` is given;
+        ``machines``: the fitted machines by label.
+    """
+    from tqdm.auto import tqdm
+
+    S = X.shape[0]
+    n_train = n_train or max(1, (2 * S) // 3)
+    if not 0 < n_train < S:
+        raise ValueError(f"n_train must leave held-out sequences: 0 < n_train < S={S}, "
+                         f"got {n_train}")
+    tr, te = slice(0, n_train), slice(n_train, S)
+    rows, machines, out = [], {}, {}
+    for label, pair in tqdm(features.items(), desc="compare", disable=not progress):
+        mach = fit_head(pair, X[tr], Y[tr], P[tr], lam=lam)
+        H = mach.decision_function(X[te], Y[te])
+        sc = score_maps(P[te], mach.predict(X[te], Y[te]),
+                        None if logits is None else logits[te], H)
+        rows.append({"label": label, "n_features": int(pair.n_features), **sc,
+                     "train_kl": score_maps(P[tr], mach.predict(X[tr], Y[tr]))["kl"],
+                     "seconds": mach.solve_seconds_, "status": mach.status_,
+                     "residual": mach.residual_})
+        machines[label] = mach
+    out["rows"], out["machines"] = rows, machines
+    if maps is not None and "linear" in machines:
+        out["alignment"] = operator_alignment(machines["linear"].A_, *maps, X[tr], Y[tr])
+        if nuclear_lam:
+            nuc = fit_head(features["linear"], X[tr], Y[tr], P[tr], regularizer="nuclear",
+                           lam=nuclear_lam, tol=1e-6, max_iter=5000)
+            machines["linear_nuclear"] = nuc
+            out["alignment_nuclear"] = operator_alignment(nuc.A_, *maps, X[tr], Y[tr])
+    return out
+
+
+def plot_head_comparison(machine, X, Y, P, *, index: int = 0, path=None):
+    """Attention map, fitted map and representer coefficients C side by side.
+
+    Wraps :func:`rkbs.machines.plot_coefficients`; saves to ``path`` (PNG/PDF by suffix)
+    when given. Returns ``(fig, axes)``.
+    """
+    from rkbs.machines import plot_coefficients
+
+    fig, axes = plot_coefficients(machine, X, Y, P, index=index)
+    axes[0].set_title("attention map P (trained head)")
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig, axes

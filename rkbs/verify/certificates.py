@@ -1,0 +1,315 @@
+r"""Representer-theorem certificates for fitted binary kernel machines (MATH.md §4).
+
+For a smooth pair (1 < p < ∞) every minimizer satisfies, on the X side,
+
+.. math::
+
+    \iota(w^*) = \Phi_X^\top\xi, \qquad
+    \xi_i = -\frac{\partial L/\partial a_i}{\lambda_X R_X'(\lVert w^*\rVert_p)},
+
+(and on the Y side :math:`\iota(v^*) = \Phi_Y^\top\zeta` with the exponent q*). A
+certificate measures, per side:
+
+1. **span**: :math:`\lVert\iota(w) - \Phi_X^\top\hat\xi\rVert/\lVert\iota(w)\rVert`,
+   :math:`\hat\xi` by least squares; *vacuous* when rank Φ_X = D;
+2. **coefficients**: :math:`\lVert\hat\xi - \xi\rVert/\lVert\xi\rVert`;
+3. **function space**: :math:`\sup_y|\iota(f)(y) - \sum_i\xi_i\kappa(x_i, y)|` relative, on
+   held-out y, with the kernel itself (``features.reproduced_kernel``: the kernel for
+   exact pairs, the truncated series for Taylor features; random pairs reproduce no
+   closed form and use their own feature kernel, said in the row's note);
+4. **reconstruction**: :math:`w = \lVert w\rVert_p\operatorname{sign}(\theta)|\theta|^{q^*-1}`,
+   :math:`\theta = \Phi_X^\top\xi`, predicts f at held-out x;
+5. **KKT**: the relative first-order residual (SOLVERS.md) recomputed at the point.
+
+**Tolerances** follow from the solver's reported accuracy ρ (``machine.residuals_``):
+with :math:`e = \iota - \Phi^\top\xi = \nabla_w F/(\lambda R')`, the definition of ρ
+gives :math:`\lVert e\rVert/\lVert\iota\rVert \le E := 2\rho/(1-\rho)`; each part's
+bound is propagated from E (span ≤ E; coefficients ≤ E‖ι‖/σ_min(Φ)/‖ξ‖; function space
+≤ max‖Φ(y)‖ E‖ι‖; reconstruction through the Hölder/Lipschitz constant of
+t ↦ sign(t)|t|^{q*−1}), times a safety factor 2, plus a round-off floor
+(10 ε-multiples stated at each formula). A perturbed or non-optimal point is assessed
+against the same tolerances: it must fail (built-in negative controls).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rkbs._backend import to_numpy
+from rkbs._checks import check_array, check_random_state
+from rkbs.spaces.duality import conjugate_exponent, lp_norm, norm_gradient
+from rkbs.verify.report import CheckResult, check
+
+__all__ = ["Certificate", "certify", "certify_point", "default_heldout"]
+
+_EPS = float(np.finfo(float).eps)
+_SAFETY = 2.0
+
+
+@dataclass
+class Certificate:
+    """Certificate of the representer form of one fitted machine (rows are CheckResults).
+
+    Attributes
+    ----------
+    status : str
+        ``"certified"`` (every row passed), ``"failed"`` or ``"vacuous"`` (a span part
+        carries no information because rank Φ = D; never reported as passed).
+    accuracy : dict
+        The solver's reported residuals the tolerances were derived from.
+    rows : list[CheckResult]
+    details : dict
+        Per side: rank, D, m, σ_min, the coefficient vectors ξ, ξ̂, measured figures.
+    """
+
+    status: str
+    accuracy: dict
+    rows: list = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "certified"
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+def default_heldout(X, n: int = 40, seed=0):
+    """Held-out points drawn from a Gaussian with the per-column mean and std of X."""
+    X = np.asarray(X, float)
+    rng = check_random_state(seed)
+    sd = X.std(axis=0) + (X.std(axis=0) == 0)
+    return X.mean(axis=0) + sd * rng.standard_normal((n, X.shape[1]))
+
+
+def _kernel_values(features, A, B):
+    """κ(A, B) without features when the pair reproduces a closed form."""
+    try:
+        return np.asarray(to_numpy(features.reproduced_kernel(A, B)), float), "kernel"
+    except NotImplementedError:
+        return np.asarray(to_numpy(features.gram(A, B)), float), "feature kernel (random pair)"
+
+
+def _side_parts(machine, side, c, sg, acc, H_other, H_own, claim, setting, label):
+    """The four representer parts for one side; returns (rows, details, vacuous)."""
+    feats = machine.features
+    prob = machine.problem_
+    sd = prob.sides[side]
+    r = sd.r
+    rc = conjugate_exponent(r)
+    Phi = machine.Phi_X_ if side == "x" else machine.Phi_Y_
+    m, D = Phi.shape
+    name = "f" if side == "x" else "g"
+    rows, det = [], {}
+    N = float(lp_norm(c, r))
+    if N == 0:
+        det["degenerate"] = True
+        return rows, det, False
+    iota = np.asarray(norm_gradient(c, r))
+    scale = float(sd.reg_scale(c))
+    xi = -sg / scale
+    sv = np.linalg.svd(Phi, compute_uv=False)
+    rank = int((sv > sv[0] * max(m, D) * _EPS).sum())
+    vacuous = rank >= D
+    smin = sv[min(m, D) - 1]
+    cond = sv[0] / smin if smin > 0 else math.inf
+    E = 2 * acc / (1 - acc) if acc < 1 else math.inf
+    ni = np.linalg.norm(iota)
+    # 1. span
+    xh, *_ = np.linalg.lstsq(Phi.T, iota, rcond=None)
+    span = np.linalg.norm(iota - Phi.T @ xh) / ni
+    # round-off of a least-squares residual: ~ eps·‖Φ‖‖ξ̂‖ (backward stable QR/SVD), ×10
+    floor = 10 * _EPS * (1 + sv[0] * np.linalg.norm(xh) / ni) * math.sqrt(D)
+    tol_span = _SAFETY * E + floor
+    st = f"{setting}, {label} side ({name}*: r={r:g}, m={m}, D={D}, rank={rank})"
+    if vacuous:
+        rows.append(CheckResult(
+            claim, f"{st}: span", float(span), float(tol_span), "<=", False, False,
+            "VACUOUS: rank Φ = D, every vector is in the span; this part carries no "
+            "information (use D > m)"))
+    else:
+        rows.append(check(claim, f"{st}: span residual of ι({name}*)", span, tol_span,
+                          note="tol = 2·E + lstsq round-off, E = 2ρ/(1−ρ) from the solver's ρ"))
+    # 2. coefficients
+    nxi = np.linalg.norm(xi)
+    coef = np.linalg.norm(xh - xi) / nxi
+    if rank < m:
+        tol_coef = math.inf
+        note = "Φ rows dependent (rank < m): ξ not unique; compared, not held to a bound"
+    else:
+        # ‖ξ̂ − ξ‖ ≤ ‖e‖/σ_min; lstsq forward error ~ eps·cond (×10·√m)
+        tol_coef = _SAFETY * E * ni / smin / nxi + 10 * _EPS * cond * math.sqrt(m)
+        note = f"tol = 2·E‖ι‖/(σ_min‖ξ‖) + 10·eps·cond·√m, cond(Φ)={cond:.2g}"
+    rows.append(check(claim, f"{st}: coefficients ξ̂ vs closed-form ξ", coef, tol_coef, note=note))
+    # 3. function space on held-out points of the other domain
+    fit_own = machine.X_fit_ if side == "x" else machine.Y_fit_
+    if side == "x":
+        Phi_o = np.asarray(to_numpy(feats.transform_y(H_other)), float)
+        Kh, kname = _kernel_values(feats, fit_own, H_other)  # (m, h)
+        rhs = Kh.T @ xi
+    else:
+        Phi_o = np.asarray(to_numpy(feats.transform_x(H_other)), float)
+        Kh, kname = _kernel_values(feats, H_other, fit_own)  # (h, n)
+        rhs = Kh @ xi
+    lhs = Phi_o @ iota
+    sup = max(np.abs(lhs).max(), 1e-300)
+    fs = np.abs(lhs - rhs).max() / sup
+    ro = 10 * _EPS * (np.abs(Kh).T @ np.abs(xi) if side == "x" else np.abs(Kh) @ np.abs(xi)
+                      ).max() * math.sqrt(m)
+    ro += 10 * _EPS * (np.abs(Phi_o) @ np.abs(iota)).max()
+    tol_fs = (_SAFETY * np.linalg.norm(Phi_o, axis=1).max() * E * ni + ro) / sup
+    rows.append(check(claim, f"{st}: function space ι({name}*) = Σ ξ κ on held-out points",
+                      fs, tol_fs, note=f"{kname}; tol = 2·max‖Φ(y)‖·E‖ι‖ + 10·eps sums"))
+    # 4. reconstruction from ξ and the one scalar ‖c‖
+    theta = Phi.T @ xi
+    k = rc - 1.0
+    c_rec = N * np.sign(theta) * np.abs(theta) ** k
+    Phi_h = np.asarray(to_numpy(feats.transform_x(H_own) if side == "x"
+                                else feats.transform_y(H_own)), float)
+    f_true, f_rec = Phi_h @ c, Phi_h @ c_rec
+    supf = max(np.abs(f_true).max(), 1e-300)
+    rec = np.abs(f_true - f_rec).max() / supf
+    e2 = E * ni
+    if k >= 1:
+        dlt = k * (np.abs(iota).max() + e2) ** (k - 1) * e2
+    else:  # Hölder: |s^k − t^k| ≤ 2^{1−k}|s − t|^k; ‖|e|^k‖₂ ≤ D^{(1−k)/2}‖e‖₂^k
+        dlt = 2 ** (1 - k) * D ** ((1 - k) / 2) * e2 ** k
+    ro = 10 * _EPS * (np.abs(Phi_h) @ np.abs(c)).max() * (1 + k) * math.sqrt(m)
+    tol_rec = (_SAFETY * np.linalg.norm(Phi_h, axis=1).max() * N * dlt + ro) / supf
+    rows.append(check(claim, f"{st}: reconstruction of {name}* from ξ and ‖{name}*‖", rec,
+                      tol_rec, note=f"exponent {k:g}; Lipschitz/Hölder bound from E"))
+    det.update(rank=rank, D=D, m=m, sigma_min=float(smin), cond=float(cond), xi=xi,
+               xi_hat=xh, span=float(span), coef=float(coef), function_space=float(fs),
+               reconstruction=float(rec), vacuous=vacuous)
+    return rows, det, vacuous
+
+
+def certify_point(machine, w, v=None, *, X_heldout=None, Y_heldout=None, accuracy=None,
+                  claim: str = "4 representer", setting: str | None = None,
+                  negative_control: bool = False) -> Certificate:
+    r"""Certificate of the representer form at an arbitrary point (w, v) of ``machine``'s problem.
+
+    The tolerances come from ``accuracy`` (default: the fitted solver's residuals), so
+    a perturbed or non-optimal point is held to the optimum's standard. With
+    ``negative_control=True`` the rows are marked as expected to fail.
+    """
+    if not hasattr(machine, "w_"):
+        raise ValueError("certify needs a fitted machine (call fit first)")
+    if not machine.smooth:
+        raise ValueError(
+            f"the representer certificate needs 1 < p < inf; got p={machine.p:g} "
+            "(use rkbs.verify.p1_counterexample for p = 1)")
+    w = np.asarray(w, float)
+    v = None if v is None else np.asarray(v, float)
+    acc = dict(machine.residuals_ if accuracy is None else accuracy)
+    setting = setting or (f"{type(machine.features).__name__}, p={machine.p:g}, "
+                          f"{machine.coupling}, {machine.loss}")
+    Xh = default_heldout(machine.X_fit_, seed=1) if X_heldout is None else np.asarray(
+        to_numpy(check_array(X_heldout, "X_heldout")), float)
+    if machine.one_sided:
+        Yh = None
+    elif Y_heldout is None:
+        Yh = default_heldout(machine.Y_fit_, seed=2)
+    else:
+        Yh = np.asarray(to_numpy(check_array(Y_heldout, "Y_heldout")), float)
+    prob = machine.problem_
+    ga, gb, *_ = prob.score_gradients(w, v)
+    rows, details, vac = [], {}, False
+    for side in machine.active_:
+        c, sg = (w, ga) if side == "x" else (v, gb)
+        a = acc.get(side, acc.get("joint"))
+        if side == "x":
+            H_other = Yh if Yh is not None else Xh  # one-sided: κ(x_i, ·) on X points
+            if Yh is None:
+                H_other = None
+            r_, d_, vv = (_side_parts(machine, "x", c, sg, a, H_other, Xh, claim, setting, "X")
+                          if H_other is not None else _one_sided_parts(machine, c, sg, a, Xh,
+                                                                       claim, setting))
+        else:
+            r_, d_, vv = _side_parts(machine, "y", c, sg, a, Xh, Yh, claim, setting, "Y")
+        rows += r_
+        details[side] = d_
+        vac = vac or vv
+    # KKT residual recomputed at the point
+    res = machine.compute_residuals(w, v)
+    n_terms = machine.Z_.size + sum(machine.Phi_X_.shape)
+    floor = 10 * _EPS * math.sqrt(n_terms)  # round-off of the gradient sums, ×10
+    rows.append(check(claim, f"{setting}: KKT relative first-order residual", res["joint"],
+                      10 * acc["joint"] + floor,
+                      note="tol = 10·(solver's reported residual) + 10·eps·√(terms)"))
+    details["residuals"] = res
+    if negative_control:
+        rows = [CheckResult(r.claim, r.setting, r.measured, r.tolerance, r.relation,
+                            (not (r.measured <= r.tolerance)) and not math.isnan(r.measured),
+                            True, r.note) for r in rows]
+    status = "vacuous" if vac else ("certified" if all(r.passed for r in rows) else "failed")
+    return Certificate(status, acc, rows, details)
+
+
+def _one_sided_parts(machine, c, sg, acc, Xh, claim, setting):
+    """One-sided machines: κ(x_i, ·) is a function on Y = X's key side; use Xh as keys."""
+    return _side_parts(machine, "x", c, sg, acc, Xh, Xh, claim, setting, "X")
+
+
+def certify(machine, X_heldout=None, Y_heldout=None, *, negative_controls: bool = False,
+            perturbation: float = 1e-4, seed=0, claim: str = "4 representer",
+            setting: str | None = None) -> Certificate:
+    r"""Certify the representer form of a fitted :class:`~rkbs.machines.BinaryKernelMachine`.
+
+    Parameters
+    ----------
+    machine : BinaryKernelMachine
+        Fitted, 1 < p < ∞.
+    X_heldout, Y_heldout : arrays (h, d_x), (h', d_y), optional
+        Held-out points of the function-space and reconstruction parts (default:
+        Gaussian draws matched to the training points' mean and spread).
+    negative_controls : bool
+        Also assess (a) a perturbed solution (every coefficient side moved by
+        ``perturbation``·‖c‖ in a random direction) and (b) a non-optimal feasible point
+        0.9·(w*, v*); their rows are negative controls (they pass iff the check fails).
+        At 0.9·w* the span part still holds (ι is 0-homogeneous) and is reported as a
+        plain row; the other parts must catch the non-optimality.
+
+    Returns
+    -------
+    Certificate
+    """
+    cert = certify_point(machine, machine.w_, machine.v_, X_heldout=X_heldout,
+                         Y_heldout=Y_heldout, claim=claim, setting=setting)
+    if not negative_controls:
+        return cert
+    rng = check_random_state(seed)
+    base = setting or cert.rows[-1].setting.split(": KKT")[0]
+
+    def move(c):
+        if c is None:
+            return None
+        d = rng.standard_normal(c.shape)
+        return c + perturbation * np.linalg.norm(c) * d / np.linalg.norm(d)
+
+    w_p = move(machine.w_) if "x" in machine.active_ else machine.w_
+    v_p = move(machine.v_) if (machine.v_ is not None and "y" in machine.active_) else machine.v_
+    pert = certify_point(machine, w_p, v_p, X_heldout=X_heldout, Y_heldout=Y_heldout,
+                         accuracy=cert.accuracy, claim=claim,
+                         setting=f"{base} [perturbed {perturbation:g}]", negative_control=True)
+    nonopt = certify_point(machine, 0.9 * machine.w_,
+                           None if machine.v_ is None else 0.9 * machine.v_,
+                           X_heldout=X_heldout, Y_heldout=Y_heldout, accuracy=cert.accuracy,
+                           claim=claim, setting=f"{base} [0.9·optimum]", negative_control=True)
+    rows = list(pert.rows)
+    for r in nonopt.rows:
+        if "span residual" in r.setting:
+            rows.append(check(r.claim, r.setting + " (scale invariant: must still hold)",
+                              r.measured, r.tolerance,
+                              note="ι(0.9w) = ι(w): the span part alone cannot see this"))
+        else:
+            rows.append(r)
+    cert.rows = cert.rows + rows
+    cert.details["negative_controls"] = {"perturbed": pert.details, "nonoptimal": nonopt.details}
+    if cert.status == "certified" and not all(r.passed for r in rows):
+        cert.status = "failed"
+    return cert

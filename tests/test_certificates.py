@@ -1,0 +1,71 @@
+"""Representer certificates: pass on optima, fail on every negative control; vacuous; p = 1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rkbs.features import TaylorFeatures
+from rkbs.kernels import EDPKernel
+from rkbs.machines import BinaryKernelMachine
+from rkbs.verify import certify, certify_point, p1_counterexample
+
+
+def data(seed=0, m=12, n=9, d=3, degree=3):
+    rng = np.random.default_rng(seed)
+    k = EDPKernel(W_Q=rng.standard_normal((d, d)), W_K=rng.standard_normal((d, d)))
+    return (TaylorFeatures(k, degree=degree), rng.standard_normal((m, d)),
+            rng.standard_normal((n, d)), rng.standard_normal((m, n)))
+
+
+@pytest.mark.parametrize("p,coupling", [(1.5, "additive"), (3.0, "additive"),
+                                        (1.25, "product")])
+def test_certificate_passes_on_optimum_and_controls_fail(p, coupling):
+    F, X, Y, Z = data()
+    m = BinaryKernelMachine(F, p=p, coupling=coupling, lam_x=0.1, lam_y=0.2, seed=0).fit(X, Y, Z)
+    cert = certify(m, negative_controls=True)
+    assert cert.status == "certified", [r for r in cert.rows if not r.passed]
+    parts = ("span residual", "coefficients", "function space", "reconstruction", "KKT")
+    optimum = [r for r in cert.rows if "[" not in r.setting]
+    for part in parts:  # every part present and passing on the optimum
+        assert any(part in r.setting and r.passed and not r.negative_control for r in optimum)
+    for tag in ("perturbed", "0.9·optimum"):
+        neg = [r for r in cert.rows if tag in r.setting and r.negative_control]
+        # each part except the (scale-invariant) span at 0.9·w* is a negative control that fails
+        expected = parts if tag == "perturbed" else parts[1:]
+        for part in expected:
+            rows = [r for r in neg if part in r.setting]
+            assert rows and all(r.passed for r in rows), (tag, part, rows)
+            assert all(r.measured > r.tolerance for r in rows)
+
+
+def test_vacuous_when_features_span_everything():
+    # D = C(3+1, 1) = 4 ≤ m = 12: rank Φ_X = D, the span part carries no information
+    F, X, Y, Z = data(degree=1)
+    m = BinaryKernelMachine(F, p=1.5, lam_x=0.1, lam_y=0.2).fit(X, Y, Z)
+    cert = certify(m)
+    assert cert.status == "vacuous"
+    vac = [r for r in cert.rows if "VACUOUS" in r.note]
+    assert vac and not any(r.passed for r in vac)
+
+
+def test_certificate_tolerance_follows_accuracy():
+    F, X, Y, Z = data()
+    m = BinaryKernelMachine(F, p=1.5, lam_x=0.1, lam_y=0.2).fit(X, Y, Z)
+    tight = certify_point(m, m.w_, m.v_)
+    loose = certify_point(m, m.w_, m.v_, accuracy={"x": 1e-4, "y": 1e-4, "joint": 1e-4})
+    for a, b in zip(tight.rows, loose.rows):
+        assert b.tolerance >= a.tolerance
+    # a cvxpy answer without polish (residual ~1e-5) is certified against its own accuracy
+    raw = BinaryKernelMachine(F, p=1.5, lam_x=0.1, lam_y=0.2, polish=False).fit(X, Y, Z)
+    assert raw.residual_ > 1e-9
+    assert certify(raw).status == "certified"
+
+
+def test_p1_counterexample():
+    F, X, _, Z = data()
+    rows, info = p1_counterexample(F, X, Z[:, :3], lam=0.5)
+    assert all(r.passed for r in rows), [r for r in rows if not r.passed]
+    assert np.linalg.norm(info["w1"] - info["w2"]) > 1e-2 * np.linalg.norm(info["w1"])
+    with pytest.raises(ValueError, match="1 < p < inf"):
+        certify(info["machine"])

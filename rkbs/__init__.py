@@ -13,6 +13,8 @@ from rkbs.features import *  # noqa: F403
 from rkbs.features import __all__ as _features_all
 from rkbs.kernels import *  # noqa: F403
 from rkbs.kernels import __all__ as _kernels_all
+from rkbs.machines import *  # noqa: F403
+from rkbs.machines import __all__ as _machines_all
 from rkbs.spaces import *  # noqa: F403
 from rkbs.spaces import __all__ as _spaces_all
 from rkbs.verify import *  # noqa: F403
@@ -20,5 +22,5 @@ from rkbs.verify import __all__ as _verify_all
 
 __version__ = "0.1.0"
 
-__all__ = [*_kernels_all, *_features_all, *_spaces_all, *_verify_all, *_diagnostics_all,
+__all__ = [*_machines_all, *_kernels_all, *_features_all, *_spaces_all, *_verify_all, *_diagnostics_all,
            *_approximation_all]

@@ -168,10 +168,17 @@ def score_maps(P, P_hat, logits=None, logits_hat=None) -> dict:
     return out
 
 
+# Relative singular-value cut for "spanned" directions. Trained states come from float32
+# computations (eps 1.2e-7): a direction LayerNorm removes exactly (the mean) survives as
+# round-off of relative size ~1e-7 * sqrt(#states) ~ 1e-6 (measured 4e-8 relative); real
+# directions sit at 1e-1 and above. 1e-4 separates the two by two decades either side.
+_SPAN_RTOL = 1e-4
+
+
 def _span_projector(Z):
-    """Orthogonal projector onto the span of the rows of Z (k, D) (rank by matrix_rank's rule)."""
+    """Orthogonal projector onto the span of the rows of Z (k, D) (relative cut 1e-4)."""
     U, sv, Vt = np.linalg.svd(Z, full_matrices=False)
-    r = int(np.sum(sv > sv[0] * max(Z.shape) * np.finfo(float).eps)) if sv.size else 0
+    r = int(np.sum(sv > sv[0] * _SPAN_RTOL)) if sv.size else 0
     V = Vt[:r].T
     return V @ V.T
 

@@ -1,0 +1,133 @@
+"""Every paper figure runs in quick mode, writes non-empty PNG/PDF/CSV/JSON files, and the
+numbers in its CSV support what the figure claims (recomputed here from the CSV)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+import paper_figures  # noqa: E402
+
+
+def _csv(path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _json(path) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _slope(x, y) -> float:
+    return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
+
+
+# ------------------------------------------------------------------ per-figure checks
+def check_universal_approximation(out: Path, summary: dict):
+    rows = _csv(out / "universal_approximation.csv")
+    meta = _json(out / "universal_approximation.json")
+    targets = sorted({r["target"] for r in rows})
+    assert targets == sorted(meta["loglog_slope_vs_width"])
+    for t in targets:
+        rs = [r for r in rows if r["target"] == t]
+        m = [int(r["width"]) for r in rs]
+        err = [float(r["sup_error"]) for r in rs]
+        slope = _slope(m, err)
+        # same least-squares fit on the same (CSV-rounded repr) numbers
+        assert slope == pytest.approx(meta["loglog_slope_vs_width"][t], rel=1e-9)
+        assert slope < -0.5, f"{t}: sup-error does not fall with the width (slope {slope})"
+        assert err[-1] < 0.25 * err[0]
+        for r in rs:
+            assert float(r["sup_error"]) >= float(r["rank_lower_bound"])
+            # |expm1(x)| <= expm1(|x|), exact up to a few ulps
+            assert float(r["exp_rel_error"]) <= float(r["exp_bound"]) * (1 + 1e-12)
+
+
+def check_gram_spectra(out: Path, summary: dict):
+    rows = _csv(out / "gram_spectra.csv")
+    meta = _json(out / "gram_spectra.json")["kernels"]
+    tied, untied = "tied (W_Q = W_K)", "untied (W_Q ≠ W_K)"
+    for name in (tied, untied):
+        lam = np.array([float(r["eigenvalue_sym_part"]) for r in rows if r["kernel"] == name])
+        sv = np.array([float(r["singular_value"]) for r in rows if r["kernel"] == name])
+        assert np.all(np.diff(sv) <= 0)
+        tol = meta[name]["rank_tol"]
+        assert int(np.sum(lam < -tol)) == meta[name]["n_negative"]
+    assert meta[tied]["n_negative"] == 0
+    assert meta[tied]["asymmetry"] <= 8 * np.finfo(float).eps  # one rounding per entry
+    assert meta[untied]["n_negative"] > 0
+    assert meta[untied]["asymmetry"] > 0.1
+
+
+def check_rank_growth(out: Path, summary: dict):
+    rows = _csv(out / "rank_growth.csv")
+    kernels = {r["kernel"] for r in rows}
+    finite = [k for k in kernels if rows and next(r for r in rows if r["kernel"] == k)
+              ["feature_dim"] != "inf"]
+    infinite = kernels - set(finite)
+    assert finite and infinite
+    n_max = max(int(r["n"]) for r in rows)
+    for r in rows:
+        assert int(r["rank"]) <= int(r["n"])
+    for k in finite:
+        rs = [r for r in rows if r["kernel"] == k]
+        # saturation at the feature dimension once n exceeds it
+        assert int(rs[-1]["rank"]) == int(float(rs[-1]["feature_dim"]))
+    top_finite = max(int(float(next(r for r in rows if r["kernel"] == k)["feature_dim"]))
+                     for k in finite)
+    for k in infinite:
+        last = [r for r in rows if r["kernel"] == k and int(r["n"]) == n_max][0]
+        assert int(last["rank"]) > top_finite
+
+
+def check_random_feature_errors(out: Path, summary: dict):
+    rows = _csv(out / "random_feature_errors.csv")
+    meta = _json(out / "random_feature_errors.json")["slopes"]
+    for est, s in meta.items():
+        rs = [r for r in rows if r["estimator"] == est]
+        D = [int(r["D"]) for r in rs]
+        mse = [float(r["measured_rel_mse"]) for r in rs]
+        assert _slope(D, mse) == pytest.approx(s["slope"], rel=1e-9)
+        # MSE = C/D: slope -1 within 4 Monte-Carlo standard errors of the fitted slope
+        assert abs(s["slope"] + 1.0) <= 4 * s["slope_std_error"], est
+        for r in rs:
+            if r["closed_form_rel_mse"]:
+                # closed form within 4 standard errors of the measured mean (CLT)
+                diff = abs(float(r["measured_rel_mse"]) - float(r["closed_form_rel_mse"]))
+                assert diff <= 4 * float(r["std_error"]), (est, r["D"])
+
+
+CHECKS = {name.removeprefix("fig_"): fn for name, fn in
+          ((n, globals().get(f"check_{n.removeprefix('fig_')}")) for n in paper_figures.FIGURES)}
+
+
+@pytest.mark.parametrize("name", paper_figures.FIGURES)
+def test_figure_quick(name, tmp_path):
+    check_fn = CHECKS[name.removeprefix("fig_")]
+    assert check_fn is not None, f"no numeric check written for {name}"
+    result = paper_figures.run_all(tmp_path, quick=True, only=name, progress=False)[name]
+    files = [Path(f) for f in result["files"]]
+    stem = name.removeprefix("fig_")
+    for ext in ("png", "pdf"):
+        assert tmp_path / f"{stem}.{ext}" in files
+    assert any(f.suffix in (".csv", ".json") for f in files)
+    for f in files:
+        assert f.exists() and f.stat().st_size > 0, f
+    assert (tmp_path / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
+    check_fn(tmp_path, result)
+    assert math.isfinite(result["seconds"])
+
+
+def test_run_all_rejects_unknown_name(tmp_path):
+    with pytest.raises(ValueError, match="no figure module matches"):
+        paper_figures.run_all(tmp_path, quick=True, only="no-such-figure", progress=False)

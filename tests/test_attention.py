@@ -219,3 +219,15 @@ def test_spec_reports_feature_dimension():
     assert make_attention("poly2", 8).feature_dim == math.comb(10, 2)
     assert make_attention("prf16", 8, seed=0).feature_dim == 16
     assert isinstance(make_attention("elu", 8), AttentionSpec)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("N", [2, 4])
+def test_truncated_series_path_equals_taylor_feature_path(causal, N):
+    """make_attention("taylorN") has two paths for one function: Horner series and features."""
+    q, k, v = _qkv(L=70, scale=0.7)
+    exact = attention(q, k, v, make_attention(f"taylor{N}", 8), causal=causal)
+    spec_f = make_attention(f"taylor{N}", 8, path="features")
+    assert spec_f.linear_time and not make_attention(f"taylor{N}", 8).linear_time
+    feat = attention(q, k, v, spec_f, causal=causal)
+    assert (exact - feat).abs().max().item() < EXACT_TOL

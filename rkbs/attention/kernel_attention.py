@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import torch
 
+from rkbs._checks import check_int
 from rkbs.features import (
     FeaturePair,
     PolynomialFeatures,
@@ -46,11 +47,11 @@ from rkbs.features import (
     TaylorFeatures,
 )
 from rkbs.kernels import BinaryKernel, get_kernel
-from rkbs.kernels.base import BinaryKernel as _BK
 
 __all__ = [
     "AttentionSpec",
     "EluFeatures",
+    "TruncatedEDPKernel",
     "EluKernel",
     "attention",
     "attention_names",
@@ -65,7 +66,7 @@ def _elu1(u):
     return torch.nn.functional.elu(u) + 1.0
 
 
-class EluKernel(_BK):
+class EluKernel(BinaryKernel):
     r"""The kernel of linear attention (Katharopoulos et al. 2020):
     :math:`\kappa(q, k) = \langle \operatorname{elu}(q) + 1, \operatorname{elu}(k) + 1\rangle`.
 
@@ -113,6 +114,50 @@ class EluFeatures(FeaturePair):
         return _elu1(Q)
 
     map_k = map_q
+
+
+class TruncatedEDPKernel(BinaryKernel):
+    r"""The Taylor truncation of EDP as a kernel: :math:`\kappa_N(q, k) = \sum_{n\le N} u^n/n!`.
+
+    :math:`u = q\cdot k`, evaluated by Horner's rule; equal to the feature Gram matrix of
+    :class:`rkbs.features.TaylorFeatures` (degree N) with :math:`\binom{d+N}{N}` features,
+    which the quadratic attention path needs without forming the features (cheaper for
+    short sequences; the tests hold the two paths to 1e-10). Positive for even N (every
+    even Taylor polynomial of exp is), so usable as attention weights; odd N is not.
+    """
+
+    name = "taylor_edp"
+
+    def __init__(self, W_Q=None, W_K=None, *, degree: int = 2, scale="attention", dim=None):
+        super().__init__(W_Q, W_K, scale=scale, dim=dim)
+        self.degree = check_int(degree, "degree", minimum=0)
+
+    def _params(self):
+        return {"degree": self.degree}
+
+    def from_qk(self, Q, K):
+        U = Q @ K.transpose(-1, -2)
+        out = torch.full_like(U, 1.0 / math.factorial(self.degree))
+        for n in range(self.degree - 1, -1, -1):
+            out = out * U + 1.0 / math.factorial(n)
+        return out
+
+    def log_from_qk(self, Q, K):
+        if not self.nonnegative:
+            raise ValueError(f"the Taylor truncation of odd degree {self.degree} takes negative "
+                             "values: its log (and its use as attention weights) is undefined")
+        return torch.log(self.from_qk(Q, K))
+
+    @property
+    def nonnegative(self) -> bool:
+        return self.degree % 2 == 0
+
+    @property
+    def positive_definite(self) -> bool:
+        return self.tied  # a non-negative combination of PSD kernels (q·k)^n when tied
+
+    def feature_dimension(self, d: int):
+        return math.comb(d + self.degree, self.degree)
 
 
 # ------------------------------------------------------------------ validation
@@ -329,15 +374,21 @@ class AttentionSpec:
         Exact (quadratic) path through :func:`kernel_attention`.
     features : FeaturePair or None
         Linear-time path through :func:`feature_attention`.
+    path : {"auto", "exact", "features"}
+        Which path :func:`attention` takes when both are set: ``"features"`` takes the
+        feature path, otherwise the exact one (same function; quadratic is cheaper for
+        short sequences).
     """
 
     name: str
     kernel: BinaryKernel | None = None
     features: FeaturePair | None = None
+    path: str = "auto"
 
     @property
     def linear_time(self) -> bool:
-        return self.features is not None
+        """True when :func:`attention` takes the feature (linear-time) path."""
+        return self.features is not None and (self.kernel is None or self.path == "features")
 
     @property
     def feature_dim(self):
@@ -365,7 +416,8 @@ def _prf(head_dim: int, n_components: int, seed):
     return pair
 
 
-def make_attention(name: str, head_dim: int, *, seed=None, sigma: float = 1.0) -> AttentionSpec:
+def make_attention(name: str, head_dim: int, *, seed=None, sigma: float = 1.0,
+                   path: str = "auto") -> AttentionSpec:
     """Build the attention kernel of a head by name.
 
     Parameters
@@ -382,22 +434,30 @@ def make_attention(name: str, head_dim: int, *, seed=None, sigma: float = 1.0) -
         Randomness of random features.
     sigma : float
         Bandwidth of ``rbf``.
+    path : {"auto", "exact", "features"}
+        For kernels with both paths (``taylor<N>``, ``poly<m>``, ``elu``): ``"features"``
+        forces the linear-time feature path, ``"exact"`` the quadratic one; ``"auto"`` takes
+        the feature path for ``elu`` only (D = d is small) and the exact path otherwise.
 
     Raises
     ------
     ValueError
         Unknown name (the message lists the valid ones), or a kernel that can be negative.
     """
+    if path not in ("auto", "exact", "features"):
+        raise ValueError(f"path must be 'auto', 'exact' or 'features', got {path!r}")
     key = str(name).lower().replace("-", "_")
     m = re.fullmatch(r"(poly|polynomial|taylor|prf|favor)_?(\d+)", key)
     if m:
         family, num = m.group(1), int(m.group(2))
         if family in ("poly", "polynomial"):
-            spec = AttentionSpec(name, kernel=get_kernel("polynomial", degree=num, scale=None,
-                                                         dim=head_dim))
+            kern = get_kernel("polynomial", degree=num, scale=None, dim=head_dim)
+            spec = AttentionSpec(name, kernel=kern, features=PolynomialFeatures(kern),
+                                 path=path)
         elif family == "taylor":
             pair = TaylorFeatures(get_kernel("edp", scale=None, dim=head_dim), degree=num)
-            spec = AttentionSpec(name, features=pair)
+            kern = TruncatedEDPKernel(degree=num, scale=None, dim=head_dim)
+            spec = AttentionSpec(name, kernel=kern, features=pair, path=path)
         else:
             spec = AttentionSpec(name, features=_prf(head_dim, num, seed))
     elif key in ("edp", "softmax", "exp_intersection", "intersection", "linear"):
@@ -405,14 +465,15 @@ def make_attention(name: str, head_dim: int, *, seed=None, sigma: float = 1.0) -
     elif key == "rbf":
         spec = AttentionSpec(name, kernel=get_kernel("rbf", sigma=sigma, scale=None, dim=head_dim))
     elif key in ("polynomial", "poly"):
-        spec = AttentionSpec(name, kernel=get_kernel("polynomial", degree=2, scale=None,
-                                                     dim=head_dim))
+        return make_attention("poly2", head_dim, path=path)
     elif key in ("elu", "elu1", "elu+1", "linear_elu"):
-        spec = AttentionSpec(name, features=EluFeatures(EluKernel(scale=None, dim=head_dim)))
+        kern = EluKernel(scale=None, dim=head_dim)
+        spec = AttentionSpec(name, kernel=kern, features=EluFeatures(kern),
+                             path="exact" if path == "exact" else "features")
     else:
         raise ValueError(f"unknown attention kernel {name!r}; valid names: "
                          f"{', '.join(_PATTERNS)}")
-    why = _why_negative(spec.kernel if spec.kernel is not None else spec.features)
+    why = _why_negative(spec.features if spec.features is not None else spec.kernel)
     if why:
         raise ValueError(f"attention kernel {name!r} cannot serve as attention weights: {why}")
     return spec
@@ -421,7 +482,7 @@ def make_attention(name: str, head_dim: int, *, seed=None, sigma: float = 1.0) -
 def attention(q, k, v, spec: AttentionSpec, *, causal: bool = False, key_padding_mask=None,
               need_weights: bool = False):
     """Dispatch to :func:`kernel_attention` or :func:`feature_attention` by ``spec``."""
-    if spec.features is not None:
+    if spec.linear_time:
         return feature_attention(q, k, v, spec.features, causal=causal,
                                  key_padding_mask=key_padding_mask, need_weights=need_weights)
     return kernel_attention(q, k, v, spec.kernel, causal=causal,

@@ -113,6 +113,11 @@ class PairProblem:
     exact_curvature: bool = False
 
     @property
+    def n_scores(self) -> int:
+        """S·m·n, the number of scores."""
+        return int(self.PX.shape[0] * self.PX.shape[1] * self.PY.shape[1])
+
+    @property
     def shape(self) -> tuple[int, int]:
         return int(self.PX.shape[-1]), int(self.PY.shape[-1])
 
@@ -282,9 +287,109 @@ def residual(prob: PairProblem, A, *, absolute: bool = False):
 
 
 # ------------------------------------------------------------------ torch solvers
+#: Largest number of scores S·m·n for the exact (Woodbury) Newton direction: it factors an
+#: (Smn × Smn) matrix (4096² float64 = 134 MB; Cholesky ≈ 23 GFLOP at the cap, 0.4 GFLOP
+#: at 1024). Above it, Jacobi-preconditioned CG on Hessian-vector products.
+_WOODBURY_MAX = 4096
+
+
+def _cg_direction(prob, A, H, g, gn, res, cg_max):
+    """Jacobi-preconditioned CG on H d = −g to relative accuracy min(0.1, √res)
+    (superlinear rate); the diagonal matters for p < 2, where λp|A|^{p−2} spans decades."""
+    eta = min(0.1, math.sqrt(res))
+    Minv = 1.0 / prob.hessian_diagonal(A, H)
+    d = A.new_zeros(A.shape)
+    r = -g.clone()
+    y = Minv * r
+    q = y.clone()
+    ry = float((r * y).sum())
+    for _k in range(cg_max):
+        Hq = prob.hvp(A, H, q)
+        qHq = float((q * Hq).sum())
+        if qHq <= 0:
+            break
+        alpha = ry / qHq
+        d = d + alpha * q
+        r = r - alpha * Hq
+        if float(r.norm()) <= eta * gn:
+            break
+        y = Minv * r
+        ry_new = float((r * y).sum())
+        q = y + (ry_new / ry) * q
+        ry = ry_new
+    return d
+
+
+def _woodbury_direction(prob, A, H, g):
+    r"""Exact Newton direction :math:`d = -(\Lambda + J^\top R^\top R J)^{-1} g` by Woodbury.
+
+    J maps A to the scores (:math:`JA = \Phi_X A \Phi_Y^\top`), :math:`W = R^\top R` is the
+    loss Hessian in the scores (squared/logistic: :math:`R = \operatorname{diag}(\sqrt{\ell''})`;
+    row softmax: :math:`R_i = \operatorname{diag}(\sqrt{\pi_i})(I - \mathbf 1\pi_i^\top)`,
+    since :math:`(I - \pi\mathbf 1^\top)\operatorname{diag}(\pi)(I - \mathbf 1\pi^\top)
+    = \operatorname{diag}(\pi) - \pi\pi^\top`), Λ the (diagonal) regularizer Hessian. Then
+
+    .. math::
+
+        H^{-1} = \Lambda^{-1} - \Lambda^{-1}J^\top R^\top
+        (I + R J\Lambda^{-1}J^\top R^\top)^{-1} R J \Lambda^{-1},
+
+    with :math:`(J\Lambda^{-1}J^\top)_{(s,i,j),(s',i',j')} = \sum_{kl}
+    \Phi_X[s,i,k]\Phi_X[s',i',k]\,\Lambda^{-1}_{kl}\,\Phi_Y[s,j,l]\Phi_Y[s',j',l]`: one
+    Cholesky factorization of an (Smn × Smn) SPD matrix, however ill-conditioned the
+    features make the (D_x D_y)-dimensional Hessian.
+    """
+    import torch
+
+    PX, PY = prob.PX, prob.PY
+    S, m, _ = PX.shape
+    n = PY.shape[1]
+    N = S * m * n
+    if prob.regularizer == "frobenius":
+        Linv = torch.full_like(A, 1.0 / (2.0 * prob.lam))
+    else:
+        Linv = 1.0 / (prob.lam * prob.reg_curvature(A))
+    # K = J Λ^{-1} Jᵀ, blockwise over map pairs (a, b)
+    GX = PX[:, :, None, None, :] * PX[None, None, :, :, :]        # (S, m, S, m, Dx)
+    T = (GX @ Linv).permute(0, 2, 1, 3, 4).reshape(S, S, m * m, -1)  # (S, S, m·m, Dy)
+    GY = PY[:, :, None, None, :] * PY[None, None, :, :, :]        # (S, n, S, n, Dy)
+    GY = GY.permute(0, 2, 4, 1, 3).reshape(S, S, -1, n * n)       # (S, S, Dy, n·n)
+    K = (T @ GY).reshape(S, S, m, m, n, n)                        # [a, b, i, p, j, q]
+    K = K.permute(0, 2, 4, 1, 3, 5).reshape(N, N)                 # [(a,i,j), (b,p,q)]
+    # R as an operator on score vectors shaped (..., S, m, n)
+    if prob.loss == "softmax":
+        Hm = H.masked_fill(~prob.mask, -math.inf)
+        P = (Hm - Hm.logsumexp(-1, keepdim=True)).exp().nan_to_num(0.0)
+        sq = P.sqrt()
+
+        def R(E):  # (..., S, m, n)
+            return sq * (E - (P * E).sum(-1, keepdim=True))
+
+        def Rt(U):
+            V = sq * U
+            return V - P * V.sum(-1, keepdim=True)
+    else:
+        sq = prob._loss_curvature(H).sqrt()
+
+        def R(E):
+            return sq * E
+
+        Rt = R
+    RK = R(K.reshape(S, m, n, N).permute(3, 0, 1, 2)).reshape(N, N)  # K Rᵀ (K symmetric)
+    M = R(RK.T.reshape(N, S, m, n)).reshape(N, N)                   # R K Rᵀ
+    M = 0.5 * (M + M.T) + torch.eye(N, dtype=M.dtype, device=M.device)
+    v = Linv * g
+    u = R(prob.scores(v)).reshape(N)
+    Lc = torch.linalg.cholesky(M)
+    w = torch.cholesky_solve(u[:, None], Lc)[:, 0].reshape(S, m, n)
+    back = (PX.transpose(-1, -2) @ Rt(w) @ PY).sum(0)              # Jᵀ Rᵀ w
+    return -(v - Linv * back)
+
+
 def _newton_cg(prob: PairProblem, A, tol, max_steps, cg_max, history):
-    """Newton steps with truncated CG on exact Hessian-vector products; Armijo backtracking
-    on F, accepting a full step that lowers the gradient norm when F is flat to round-off."""
+    """Newton steps (exact Woodbury direction when S·m·n ≤ 4096, else truncated CG on exact
+    Hessian-vector products); Armijo backtracking on F, accepting a full step that lowers
+    the gradient norm when F is flat to round-off."""
     steps = 0
     exact_failed = False
     for _ in range(max_steps):
@@ -300,30 +405,10 @@ def _newton_cg(prob: PairProblem, A, tol, max_steps, cg_max, history):
         f0 = float(val + prob.lam * prob.reg_value(A))
         # p < 2: IRLS curvature far out, exact curvature (quadratic rate) close in
         prob.exact_curvature = res < 1e-6 and not exact_failed
-        # Jacobi-preconditioned CG on H d = -g to relative accuracy min(0.1, sqrt(res))
-        # (superlinear rate); the diagonal matters for p < 2, where λ p(p-1)|A|^{p-2} spans
-        # many decades.
-        eta = min(0.1, math.sqrt(res))
-        Minv = 1.0 / prob.hessian_diagonal(A, H)
-        d = A.new_zeros(A.shape)
-        r = -g.clone()
-        y = Minv * r
-        q = y.clone()
-        ry = float((r * y).sum())
-        for _k in range(cg_max):
-            Hq = prob.hvp(A, H, q)
-            qHq = float((q * Hq).sum())
-            if qHq <= 0:
-                break
-            alpha = ry / qHq
-            d = d + alpha * q
-            r = r - alpha * Hq
-            if float(r.norm()) <= eta * gn:
-                break
-            y = Minv * r
-            ry_new = float((r * y).sum())
-            q = y + (ry_new / ry) * q
-            ry = ry_new
+        if prob.n_scores <= _WOODBURY_MAX:
+            d = _woodbury_direction(prob, A, H, g)
+        else:
+            d = _cg_direction(prob, A, H, g, gn, res, cg_max)
         if not bool((d != 0).any()):
             d = -g
         slope = float((g * d).sum())

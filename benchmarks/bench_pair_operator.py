@@ -1,20 +1,21 @@
 """Pair-operator model, row-softmax loss: the torch solver against cvxpy (issue 4).
 
-One 32 × 32 attention map (P = row-softmax of an asymmetric EDP kernel, W_Q ≠ W_K, d = 8),
+One 32 × 32 attention map (P = row-softmax of an asymmetric EDP kernel, W_Q ≠ W_K),
 D = 64 positive random features per side (FAVOR+, seed 0), so A has 64 × 64 = 4096
-unknowns, Frobenius regularization λ = 1e-2 (the case with the closed-form coefficients
-of MATH.md §4). Solvers, measured side by side in one run:
+unknowns, λ = 1e-2. Two instances: "well-conditioned" (d = 16, inputs N(0, I/4);
+cond(Φ) ≈ 35) and "ill-conditioned" (d = 8, inputs N(0, I); cond(Φ) ≈ 2000–3000, the
+random features exp(ω·q) then span decades). Frobenius regularization (the case with the
+closed-form coefficients of MATH.md §4) and the nuclear norm. Solvers, side by side:
 
-* rkbs torch: L-BFGS (strong Wolfe) + Newton–CG in float64, CPU, target residual 1e-10;
-* cvxpy + SCS at eps_abs = eps_rel = 1e-9 (SOLVERS.md: 1e-8 took ~12 s here);
+* rkbs torch: L-BFGS (strong Wolfe) + Newton (exact Woodbury direction) in float64, CPU,
+  target residual 1e-10; nuclear: FISTA with singular-value thresholding;
+* cvxpy + SCS at eps_abs = eps_rel = 1e-8 (SOLVERS.md: ~12 s here);
 * cvxpy + Clarabel at tol 1e-10 (SOLVERS.md: ~100 s here; skipped with ``quick``).
 
 Each row reports wall time (the torch time is the minimum of 3 runs after one warm-up run
 that pays torch's one-off import of its optimizer machinery; cvxpy runs once, including
 its canonicalization), the objective, the relative first-order residual
 ‖∇L + λ∇R‖/(‖∇L‖ + ‖λ∇R‖) recomputed from each A in float64, and the speed-up over torch.
-The nuclear norm is timed too: torch FISTA (proximal gradient with singular-value
-thresholding) against SCS.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _problem(m=32, n=32, d=8, seed=0):
+def _problem(m=32, n=32, d=16, scale=0.5, seed=0):
     from rkbs import get_kernel
 
     rng = np.random.default_rng(seed)
-    X, Y = rng.normal(size=(m, d)), rng.normal(size=(n, d))
+    X, Y = scale * rng.normal(size=(m, d)), scale * rng.normal(size=(n, d))
     k = get_kernel("edp", W_Q=rng.normal(size=(d, d)), W_K=rng.normal(size=(d, d)))
     H = k.log(X, Y)
     P = np.exp(H - H.max(1, keepdims=True))
@@ -51,41 +52,58 @@ def _fit(X, Y, P, D, **kw):
 
     t0 = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore")
         mach = PairOperatorMachine(_features(D), **kw).fit(X, Y, P)
     return mach, time.perf_counter() - t0
+
+
+def _condition(X, Y, D):
+    f = _features(D).fit(X, Y)
+    cx = np.linalg.cond(f.transform_x(X))
+    cy = np.linalg.cond(f.transform_y(Y))
+    return f"{cx:.0f}/{cy:.0f}"
+
+
+#: (instance name, input dimension d, input scale, regularizer, cvxpy solvers (full, quick))
+CASES = [
+    ("well-conditioned", 16, 0.5, "frobenius", ("scs", "clarabel"), ("scs",)),
+    ("well-conditioned", 16, 0.5, "nuclear", ("scs",), ("scs",)),
+    ("ill-conditioned", 8, 1.0, "frobenius", ("scs",), ("scs",)),
+]
 
 
 def main(quick: bool = False) -> list[dict]:
     m = n = 16 if quick else 32
     D = 32 if quick else 64
-    X, Y, P = _problem(m, n)
+    lam = 1e-2
     rows = []
-    for reg, lam, cvx in (("frobenius", 1e-2, ("scs",) if quick else ("scs", "clarabel")),
-                          ("nuclear", 1e-2, ("scs",))):
+    for name, d, scale, reg, cvx_full, cvx_quick in CASES:
+        X, Y, P = _problem(m, n, d, scale)
+        cond = _condition(X, Y, D)
         kw = {"loss": "softmax", "regularizer": reg, "lam": lam}
+        base = {"instance": name, "cond": cond, "regularizer": reg, "m": m, "n": n, "D": D}
         _fit(X, Y, P, D, **kw)  # warm-up (torch imports its optimizer machinery once)
         runs = [_fit(X, Y, P, D, **kw) for _ in range(1 if reg == "nuclear" else 3)]
         mt, tt = min(runs, key=lambda r: r[1])
-        rows.append({"regularizer": reg, "solver": mt.solver_name_, "m": m, "n": n, "D": D,
-                     "seconds": tt, "objective": mt.objective_, "residual": mt.residual_,
+        rows.append({**base, "solver": mt.solver_name_, "seconds": tt,
+                     "objective": mt.objective_, "residual": mt.residual_,
                      "status": mt.status_, "torch_speedup": 1.0})
-        print(f"  {reg} torch: {tt:.3f} s, residual {mt.residual_:.2e}")
-        for solver in cvx:
+        print(f"  {name} {reg} torch: {tt:.3f} s, residual {mt.residual_:.2e}")
+        for solver in (cvx_quick if quick else cvx_full):
             try:
                 mc, tc = _fit(X, Y, P, D, solver=solver, **kw)
             except Exception as exc:  # a solver failure is reported in the table
-                rows.append({"regularizer": reg, "solver": f"cvxpy-{solver}", "m": m, "n": n,
-                             "D": D, "seconds": float("nan"), "objective": float("nan"),
-                             "residual": float("nan"), "status": f"error: {exc}"[:60],
-                             "torch_speedup": float("nan")})
+                msg = str(exc).split(" (only")[0]
+                rows.append({**base, "solver": f"cvxpy-{solver}", "seconds": float("nan"),
+                             "objective": float("nan"), "residual": float("nan"),
+                             "status": f"error: {msg}", "torch_speedup": float("nan")})
+                print(f"  {name} {reg} {solver}: {msg}")
                 continue
-            rows.append({"regularizer": reg, "solver": mc.solver_name_, "m": m, "n": n,
-                         "D": D, "seconds": tc, "objective": mc.objective_,
-                         "residual": mc.residual_, "status": mc.status_,
-                         "torch_speedup": tc / tt,
+            rows.append({**base, "solver": mc.solver_name_, "seconds": tc,
+                         "objective": mc.objective_, "residual": mc.residual_,
+                         "status": mc.status_, "torch_speedup": tc / tt,
                          "objective_minus_torch": mc.objective_ - mt.objective_})
-            print(f"  {reg} {solver}: {tc:.2f} s, residual {mc.residual_:.2e}")
+            print(f"  {name} {reg} {solver}: {tc:.2f} s, residual {mc.residual_:.2e}")
     _write(rows, quick)
     return rows
 
@@ -96,19 +114,20 @@ def _write(rows, quick):
         "## Pair-operator model, row-softmax loss (torch vs cvxpy)",
         "",
         "One attention map (row-softmax of an asymmetric EDP kernel), positive random "
-        "features (FAVOR+) per side, λ = 1e-2. Residual: relative first-order residual "
+        "features (FAVOR+) per side, λ = 1e-2; cond = condition numbers of Φ_X and Φ_Y "
+        "on the data. Residual: relative first-order residual "
         "recomputed from each A (nuclear: proximal-gradient residual). Speed-up: solver "
         "time / torch time, one run on the 2-core project machine"
         + (" (quick mode: smaller problem)." if quick else "."),
         "",
-        "| regularizer | solver | m × n | D per side | time (s) | objective | F − F_torch "
-        "| residual | status | torch speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| instance (cond Φ_X/Φ_Y) | regularizer | solver | m × n | D per side | time (s) "
+        "| objective | F − F_torch | residual | status | torch speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         diff = r.get("objective_minus_torch")
         lines.append(
-            f"| {r['regularizer']} | {r['solver']} | {r['m']} × {r['n']} | {r['D']} | "
+            f"| {r['instance']} ({r['cond']}) | {r['regularizer']} | {r['solver']} | {r['m']} × {r['n']} | {r['D']} | "
             f"{r['seconds']:.3g} | {r['objective']:.12g} | "
             f"{'—' if diff is None else f'{diff:.2e}'} | {r['residual']:.2e} | {r['status']} | "
             f"{r['torch_speedup']:.1f}× |"

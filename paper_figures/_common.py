@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from rkbs import OKABE_ITO
+
 __all__ = ["OKABE_ITO", "MARKERS", "new_figure", "save_figure", "style", "write_csv",
            "write_json"]
 
-#: Okabe–Ito colour-blind-safe palette (black last; yellow left out: unreadable in print).
-OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 #: Markers that tell series apart in greyscale print.
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 

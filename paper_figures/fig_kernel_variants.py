@@ -37,15 +37,16 @@ def main(out_dir, quick: bool = False) -> dict:
         fig, axes = new_figure(len(tasks), width=4.2, height=3.2)
         for ax, task in zip(axes[0], tasks):
             kernels = list(dict.fromkeys(r["kernel"] for r in runs if r["task"] == task))
-            vals = [np.array([r["exact_match"] for r in runs
-                              if r["task"] == task and r["kernel"] == k]) for k in kernels]
-            means = [v.mean() for v in vals]
-            stds = [v.std(ddof=1) if v.size > 1 else 0.0 for v in vals]
-            ax.bar(range(len(kernels)), means, yerr=stds, capsize=3,
-                   color=[OKABE_ITO[_family(k)] for k in kernels],
-                   hatch=None, edgecolor="0.2", linewidth=0.5)
-            ax.set_xticks(range(len(kernels)), kernels, rotation=45, ha="right")
-            ax.set_ylabel("test exact match (fraction)")
+            x = np.arange(len(kernels))
+            for off, metric, alpha in ((-0.2, "exact_match", 1.0), (0.2, "token_acc", 0.45)):
+                vals = [np.array([r[metric] for r in runs
+                                  if r["task"] == task and r["kernel"] == k]) for k in kernels]
+                ax.bar(x + off, [v.mean() for v in vals], width=0.4, alpha=alpha,
+                       yerr=[v.std(ddof=1) if v.size > 1 else 0.0 for v in vals], capsize=2,
+                       color=[OKABE_ITO[_family(k)] for k in kernels], edgecolor="0.2",
+                       linewidth=0.5)
+            ax.set_xticks(x, kernels, rotation=45, ha="right")
+            ax.set_ylabel("test score (fraction)\nsolid: exact match, light: token accuracy")
             ax.set_ylim(0, 1.05)
             n_seeds = len({r["seed"] for r in runs})
             ax.set_title(f"task: {task} ({n_seeds} seed{'s' if n_seeds > 1 else ''})")

@@ -15,6 +15,7 @@ from rkbs.kernels import *  # noqa: F403
 from rkbs.kernels import __all__ as _kernels_all
 from rkbs.machines import *  # noqa: F403
 from rkbs.machines import __all__ as _machines_all
+from rkbs.plotting import OKABE_ITO
 from rkbs.spaces import *  # noqa: F403
 from rkbs.spaces import __all__ as _spaces_all
 from rkbs.verify import *  # noqa: F403
@@ -22,5 +23,13 @@ from rkbs.verify import __all__ as _verify_all
 
 __version__ = "0.1.0"
 
-__all__ = [*_machines_all, *_kernels_all, *_features_all, *_spaces_all, *_verify_all, *_diagnostics_all,
-           *_approximation_all]
+__all__ = [
+    *_kernels_all,
+    *_features_all,
+    *_spaces_all,
+    *_machines_all,
+    *_verify_all,
+    *_diagnostics_all,
+    *_approximation_all,
+    "OKABE_ITO",
+]

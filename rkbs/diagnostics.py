@@ -33,6 +33,7 @@ import numpy as np
 from rkbs._backend import is_numpy_array, is_torch_array, to_numpy
 from rkbs._checks import check_array, check_int, check_positive, check_random_state
 from rkbs.kernels.base import BinaryKernel
+from rkbs.plotting import OKABE_ITO
 
 __all__ = [
     "MercerReport",
@@ -46,9 +47,6 @@ __all__ = [
 
 _EPS = float(np.finfo(np.float64).eps)
 
-# Okabe–Ito colour-blind-safe palette.
-_OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
-              "#000000")
 
 
 @dataclass(frozen=True, repr=False)
@@ -401,15 +399,15 @@ def plot_spectrum(report: MercerReport, ax=None, *, label: str | None = None):
     pre = f"{label}: " if label else ""
     s = report.singular_values
     idx = np.arange(1, s.size + 1)
-    ax.semilogy(idx, np.where(s > 0, s, np.nan), "-", color=_OKABE_ITO[0],
+    ax.semilogy(idx, np.where(s > 0, s, np.nan), "-", color=OKABE_ITO[0],
                 label=f"{pre}singular values")
     if report.eigenvalues is not None:
         lam = report.eigenvalues[np.argsort(-np.abs(report.eigenvalues))]
         pos, neg = lam > 0, lam < 0
-        ax.semilogy(idx[pos], lam[pos], "o", ms=3, color=_OKABE_ITO[2],
+        ax.semilogy(idx[pos], lam[pos], "o", ms=3, color=OKABE_ITO[2],
                     label=f"{pre}eigenvalues > 0 of (K+K^T)/2")
         if np.any(neg):
-            ax.semilogy(idx[neg], -lam[neg], "v", ms=4, color=_OKABE_ITO[1],
+            ax.semilogy(idx[neg], -lam[neg], "v", ms=4, color=OKABE_ITO[1],
                         label=f"{pre}|eigenvalues| < 0")
     ax.axhline(report.rank_tol, ls="--", color="0.4", lw=1, label="rank tolerance")
     ax.set_xlabel("index i (sorted by magnitude)")
@@ -443,7 +441,7 @@ def plot_rank_growth(growth: RankGrowth | Sequence[RankGrowth], ax=None):
     n_all = np.unique(np.concatenate([g.ns for g in growths]))
     ax.loglog(n_all, n_all, color="0.7", lw=1, label="rank = n")
     for i, g in enumerate(growths):
-        c = _OKABE_ITO[i % len(_OKABE_ITO)]
+        c = OKABE_ITO[i % len(OKABE_ITO)]
         ax.loglog(g.ns, g.ranks, "o-", color=c, label=g.label)
         if math.isfinite(g.feature_dim):
             ax.axhline(g.feature_dim, ls=":", color=c, lw=1)

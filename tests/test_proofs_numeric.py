@@ -3,6 +3,7 @@ at least one negative control."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import matplotlib
@@ -20,10 +21,16 @@ def test_claims_discovered():
     assert len(proofs_numeric.CLAIMS) >= 5
 
 
+@functools.cache
+def _run(name: str):
+    """Each claim module runs once per session (quick mode)."""
+    mod = importlib.import_module(f"proofs_numeric.{name}")
+    return tuple(mod.main(quick=True, verbose=False))
+
+
 @pytest.mark.parametrize("name", proofs_numeric.CLAIMS)
 def test_claim_quick(name):
-    mod = importlib.import_module(f"proofs_numeric.{name}")
-    results = mod.main(quick=True, verbose=False)
+    results = _run(name)
     assert results and all(isinstance(r, CheckResult) for r in results)
     failed = [f"{r.setting}: {r.measured} {r.relation} {r.tolerance}" for r in results
               if not r.passed]
@@ -34,8 +41,7 @@ def test_claim_quick(name):
 
 def test_claim_5_negative_controls_fail_their_comparison():
     # A negative-control row passes only if its comparison fails: check it directly.
-    mod = importlib.import_module("proofs_numeric.claim_5_universal_approximation")
-    rows = [r for r in mod.main(quick=True, verbose=False) if r.negative_control]
+    rows = [r for r in _run("claim_5_universal_approximation") if r.negative_control]
     assert len(rows) == 3
     for r in rows:
         assert r.measured > r.tolerance  # all are "<=" comparisons that must fail

@@ -72,6 +72,7 @@ from rkbs.features.random import (
     maclaurin_coefficients,
 )
 from rkbs.kernels.base import EDPKernel, PolynomialKernel, RBFKernel
+from rkbs.plotting import OKABE_ITO
 
 __all__ = [
     "ErrorCurve",
@@ -90,9 +91,6 @@ __all__ = [
     "predicted_mse",
 ]
 
-#: Okabe–Ito colour-blind-safe palette.
-OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
-             "#000000")
 
 
 class RandomFeatureAccuracyWarning(UserWarning):

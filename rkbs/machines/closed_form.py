@@ -61,8 +61,13 @@ def kernel_ridge_coefficients(K, z, alpha: float):
     z = np.asarray(to_numpy(z), dtype=float)
     if z.shape[0] != K.shape[0]:
         raise ValueError(f"z has {z.shape[0]} rows but K is {K.shape}")
-    cf = sla.cho_factor(K + alpha * np.eye(K.shape[0]), lower=True)
-    return sla.cho_solve(cf, z)
+    if not np.all(np.isfinite(z)):
+        raise ValueError("z contains NaN or inf")
+    A = K.copy()
+    A.flat[::A.shape[0] + 1] += alpha  # K + αI without an n × n identity
+    # inputs were checked finite above; the factorization may overwrite its private copy
+    cf = sla.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
+    return sla.cho_solve(cf, z, check_finite=False)
 
 
 def _counts(Z, mask):
@@ -82,10 +87,11 @@ def one_sided_ridge(Phi_X, Z, mask=None, lam: float = 1.0):
     Z, Mf, r, _, s, _ = _counts(Z, mask)
     obs = r > 0
     P = Phi[obs]
-    K = P @ P.T
-    K = 0.5 * (K + K.T)  # exact symmetry (round-off of the product is ≤ a few ulps)
-    A = K + 2.0 * lam * np.diag(1.0 / r[obs])
-    cf = sla.cho_factor(A, lower=True)
+    A = P @ P.T
+    A += A.T  # exact symmetry (round-off of the product is ≤ a few ulps); numpy
+    A *= 0.5  # buffers the overlapping transpose, so the in-place sum is safe
+    A.flat[::A.shape[0] + 1] += 2.0 * lam / r[obs]  # + 2λ diag(1/r), no n × n diagonal
+    cf = sla.cho_factor(A, lower=True, overwrite_a=True)
     alpha = np.zeros(Phi.shape[0])
     alpha[obs] = sla.cho_solve(cf, s[obs] / r[obs])
     return Phi.T @ alpha, alpha

@@ -106,10 +106,16 @@ def solve_cvxpy(prob: BinaryProblem, *, blocks=None, fixed=None, solver: str = "
     Z = np.asarray(prob.Z)
     m, n = Z.shape
     var = {s: cp.Variable(Phi[s].shape[1], name=f"c_{s}") for s in blocks}
-    scores = {}
+    # score variables a = Φ_X w, b = Φ_Y v tied by equality constraints: the dense
+    # features then enter only k_s constraint rows, and the map from the scores to the
+    # (m, n) score matrix is sparse (≤ 2 entries a row). Writing Φ w straight into
+    # the m·n loss terms makes cvxpy store a dense (m·n × D) coefficient matrix (8 GB
+    # at m = n = 500, D = 2000).
+    scores, constraints = {}, []
     for s in prob.sides:
         if s in var:
-            scores[s] = Phi[s] @ var[s]
+            scores[s] = cp.Variable(Phi[s].shape[0], name=f"score_{s}")
+            constraints.append(scores[s] == Phi[s] @ var[s])
         else:
             scores[s] = Phi[s] @ np.asarray(fixed[s])
     onesn, onesm = np.ones((1, n)), np.ones((m, 1))
@@ -130,7 +136,7 @@ def solve_cvxpy(prob: BinaryProblem, *, blocks=None, fixed=None, solver: str = "
     obj = loss_cvxpy(prob.loss, Z, A, np.asarray(prob.mask))
     for s in blocks:
         obj = obj + _reg_expr(prob.sides[s], var[s])
-    problem = cp.Problem(cp.Minimize(obj))
+    problem = cp.Problem(cp.Minimize(obj), constraints)
     opts = solver_options(solver, tol, max_iter)
     t0 = time.perf_counter()
     try:

@@ -93,7 +93,7 @@ class PairOperatorMachine:
         cvxpy (status other than optimal raises :class:`SolverError`).
     tol : float
         Target relative first-order residual (torch), or the interior-point/SCS
-        tolerances (clipped at 1e-10 for Clarabel, 1e-9 for SCS).
+        tolerances (clipped at 1e-10 for Clarabel, 1e-8 for SCS).
     max_iter : int, optional
         Iteration cap (default: 500 L-BFGS, 20000 FISTA, the solver's own for cvxpy).
     device : str

@@ -12,6 +12,7 @@ Timings are measured once here and never asserted in tests.
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import time
@@ -74,6 +75,7 @@ def main(quick: bool = False) -> list[dict]:
     Ls = (128, 512) if quick else (128, 256, 512, 1024, 2048, 4096)
     d, H = 64, 4
     reps = 2 if quick else 3
+    load0 = os.getloadavg()[0]
     old = torch.get_num_threads()
     torch.set_num_threads(1)  # the project machine's 2 cores are shared; one thread is stable
     try:
@@ -97,12 +99,15 @@ def main(quick: bool = False) -> list[dict]:
               if len(Ls[upper]) > 1 else float("nan") for m in METHODS}
     cross = {(f, s): _crossover(Ls, times[f], times[s]) for f in METHODS[2:] for s in METHODS[:2]}
     cpu = platform.processor() or platform.machine()
+    load = (load0 + os.getloadavg()[0]) / 2
     lines = [
         "## Attention: forward + backward time vs sequence length",
         "",
         f"One attention call, B = 1, H = {H}, d = {d}, float32, CPU ({cpu}), 1 torch thread, "
-        f"median of {reps} runs (ms). No GPU was lent to this session, so there is no GPU "
-        "table. " + ("Quick run. " if quick else ""),
+        f"median of {reps} runs (ms), {os.cpu_count()} cores at a 1-minute load average of "
+        f"{load:.1f} (other jobs share the machine: absolute times are inflated, compare "
+        "within a row). No GPU was lent to this session, so there is no GPU table. "
+        + ("Quick run. " if quick else ""),
         "",
         "| L | " + " | ".join(METHODS) + " |",
         "|---|" + "---|" * len(METHODS),

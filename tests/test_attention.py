@@ -231,3 +231,16 @@ def test_truncated_series_path_equals_taylor_feature_path(causal, N):
     assert spec_f.linear_time and not make_attention(f"taylor{N}", 8).linear_time
     feat = attention(q, k, v, spec_f, causal=causal)
     assert (exact - feat).abs().max().item() < EXACT_TOL
+
+
+def test_polynomial_weights_have_finite_gradients_where_kappa_vanishes():
+    """Regression: (u + 1)^2 = 0 at u = -1; through log κ the gradient was 0·∞ = NaN,
+    which made poly2 training diverge (recall task, step ~220)."""
+    q = torch.tensor([[[[1.0, 0.0]]]], dtype=torch.float64, requires_grad=True)  # (1,1,1,2)
+    k = torch.tensor([[[[-1.0, 0.0], [0.5, 0.5], [0.2, -0.3]]]], dtype=torch.float64,
+                     requires_grad=True)  # first key: u = q·k = -1 exactly
+    v = torch.randn(1, 1, 3, 2, dtype=torch.float64)
+    out, w = attention(q, k, v, make_attention("poly2", 2), need_weights=True)
+    assert w[0, 0, 0, 0].item() == 0.0
+    out.sum().backward()
+    assert torch.isfinite(q.grad).all() and torch.isfinite(k.grad).all()

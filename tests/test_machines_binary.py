@@ -146,3 +146,39 @@ def test_solver_failure_is_reported():
         BinaryKernelMachine(F, p=1.5, max_iter=2).fit(X, Y, Z)
     with pytest.raises(SolverError, match="status 'max_iter'"):
         BinaryKernelMachine(F, p=1.5, solver="torch", max_iter=1).fit(X, Y, Z)
+
+
+def test_kernel_ridge_coefficients_matches_sklearn_and_keeps_input():
+    from sklearn.kernel_ridge import KernelRidge
+
+    rng = np.random.default_rng(7)
+    P = rng.standard_normal((40, 25))
+    K = P @ P.T
+    K = 0.5 * (K + K.T)
+    K0 = K.copy()
+    z = rng.standard_normal(40)
+    c = kernel_ridge_coefficients(K, z, 0.7)
+    ref = KernelRidge(alpha=0.7, kernel="precomputed").fit(K, z).dual_coef_
+    # cond(K + 0.7 I) ≲ 1e3: two Cholesky solves agree to ~1e3·eps relative
+    np.testing.assert_allclose(c, ref, rtol=0, atol=1e-11 * np.abs(ref).max())
+    np.testing.assert_array_equal(K, K0)  # the diagonal shift works on a private copy
+    with pytest.raises(ValueError, match="NaN"):
+        kernel_ridge_coefficients(K, np.full(40, np.nan), 0.7)
+
+
+def test_one_sided_ridge_with_mask_matches_primal_normal_equations():
+    rng = np.random.default_rng(8)
+    P = rng.standard_normal((12, 30))
+    Z = rng.standard_normal((12, 6))
+    mask = rng.random(Z.shape) < 0.6
+    mask[3] = False  # a row without observations gets α = 0
+    lam = 0.4
+    P0 = P.copy()
+    w, alpha = one_sided_ridge(P, Z, mask, lam)
+    # primal route: ∇[½Σ M(a_i − z_ij)² + λ‖w‖²] = 0 ⇔ (Φᵀ diag(r) Φ + 2λI) w = Φᵀ s
+    r, s = mask.sum(1), (mask * Z).sum(1)
+    w_ref = np.linalg.solve(P.T @ (r[:, None] * P) + 2 * lam * np.eye(30), P.T @ s)
+    # both well conditioned (cond ≲ 1e3): agreement to ~1e-12 relative
+    np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-11 * np.abs(w_ref).max())
+    assert alpha[3] == 0.0
+    np.testing.assert_array_equal(P, P0)

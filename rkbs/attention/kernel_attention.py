@@ -247,21 +247,33 @@ def kernel_attention(q, k, v, kernel: BinaryKernel, *, causal: bool = False,
     -------
     out : tensor of shape (..., L, d_v)
     weights : tensor of shape (..., L, S), only with ``need_weights``
-        Row-stochastic: :math:`\operatorname{softmax}_j \log\kappa(q_i, k_j)`.
+        Row-stochastic: :math:`\operatorname{softmax}_j \log\kappa(q_i, k_j)` for kernels
+        that exponentiate (log space), :math:`\kappa_{ij}/\sum_j \kappa_{ij}` otherwise.
     """
     _check_qkv(q, k, v, causal)
     why = _why_negative(kernel)
     if why:
         raise ValueError(f"cannot use this kernel as attention weights: {why}")
-    logits = kernel.log_from_qk(q, k)  # (..., L, S)
-    L, S = logits.shape[-2], logits.shape[-1]
+    L, S = q.shape[-2], k.shape[-2]
+    masked = None
     if causal:
-        future = torch.ones(L, S, dtype=torch.bool, device=q.device).triu(1)
-        logits = logits.masked_fill(future, -math.inf)
+        masked = torch.ones(L, S, dtype=torch.bool, device=q.device).triu(1)  # (L, S)
     if key_padding_mask is not None:
-        pad = key_padding_mask.reshape(key_padding_mask.shape[0], *([1] * (logits.ndim - 3)), 1, S)
-        logits = logits.masked_fill(pad, -math.inf)
-    weights = torch.softmax(logits, dim=-1)  # (..., L, S)
+        pad = key_padding_mask.reshape(key_padding_mask.shape[0], *([1] * (q.ndim - 3)), 1, S)
+        masked = pad if masked is None else masked | pad  # (B, 1.., L|1, S)
+    if kernel.exponentiates:
+        logits = kernel.log_from_qk(q, k)  # (..., L, S), log space: no overflow
+        if masked is not None:
+            logits = logits.masked_fill(masked, -math.inf)
+        weights = torch.softmax(logits, dim=-1)  # (..., L, S)
+    else:
+        # κ itself (polynomial, elu+1, truncated series): the log route would put a
+        # 1/κ singularity into the gradient where a learned κ reaches 0 (e.g. (u + 1)^2
+        # at u = -1), which made poly2 training diverge to NaN.
+        kern = kernel.from_qk(q, k)  # (..., L, S), >= 0
+        if masked is not None:
+            kern = kern.masked_fill(masked, 0.0)
+        weights = kern / kern.sum(dim=-1, keepdim=True)
     out = weights @ v
     return (out, weights) if need_weights else out
 

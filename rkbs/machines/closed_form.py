@@ -63,7 +63,7 @@ def kernel_ridge_coefficients(K, z, alpha: float):
         raise ValueError(f"z has {z.shape[0]} rows but K is {K.shape}")
     if not np.all(np.isfinite(z)):
         raise ValueError("z contains NaN or inf")
-    A = K.copy()
+    A = K.copy(order="F")  # LAPACK's layout: the factorization then needs no copy
     A.flat[::A.shape[0] + 1] += alpha  # K + αI without an n × n identity
     # inputs were checked finite above; the factorization may overwrite its private copy
     cf = sla.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
@@ -91,7 +91,9 @@ def one_sided_ridge(Phi_X, Z, mask=None, lam: float = 1.0):
     A += A.T  # exact symmetry (round-off of the product is ≤ a few ulps); numpy
     A *= 0.5  # buffers the overlapping transpose, so the in-place sum is safe
     A.flat[::A.shape[0] + 1] += 2.0 * lam / r[obs]  # + 2λ diag(1/r), no n × n diagonal
-    cf = sla.cho_factor(A, lower=True, overwrite_a=True)
+    # A is exactly symmetric, so Aᵀ (a Fortran-ordered view) is the same matrix in
+    # LAPACK's layout: factor it in place, without the copy a C-ordered input costs
+    cf = sla.cho_factor(A.T, lower=True, overwrite_a=True)
     alpha = np.zeros(Phi.shape[0])
     alpha[obs] = sla.cho_solve(cf, s[obs] / r[obs])
     return Phi.T @ alpha, alpha

@@ -88,14 +88,16 @@ class PairOperatorMachine:
         Exponent of the entrywise ℓ^p regularizer, 1 < p < ∞ (ignored otherwise, but
         validated).
     solver : {"torch", "clarabel", "scs"}
-        ``"torch"``: L-BFGS (strong Wolfe) + Newton–CG in float64 for Frobenius/ℓ^p, FISTA
-        with singular-value thresholding for the nuclear norm; ``"clarabel"``/``"scs"``:
+        ``"torch"``: L-BFGS (strong Wolfe) + damped Newton in float64 for Frobenius/ℓ^p, FISTA
+        with singular-value thresholding for the nuclear norm (first order: slow when the
+        features are ill-conditioned; prefer ``"clarabel"`` there); ``"clarabel"``/``"scs"``:
         cvxpy (status other than optimal raises :class:`SolverError`).
     tol : float
         Target relative first-order residual (torch), or the interior-point/SCS
         tolerances (clipped at 1e-10 for Clarabel, 1e-8 for SCS).
     max_iter : int, optional
-        Iteration cap (default: 500 L-BFGS, 20000 FISTA, the solver's own for cvxpy).
+        Iteration cap (default: 500 L-BFGS + Newton iterations, 20000 FISTA iterations,
+        the solver's own for cvxpy).
     device : str
         Torch device of the torch solver ("cpu", "cuda", ...).
     verbose : bool

@@ -15,9 +15,11 @@ with :math:`R(A) = \lVert A\rVert_F^2` (``"frobenius"``), :math:`\sum_{kl}|A_{kl
 Three routes, all returning the same :class:`PairSolution`:
 
 * :func:`solve_torch_smooth` (Frobenius and ℓ^p): L-BFGS with a strong-Wolfe line search in
-  float64 (``torch.optim.LBFGS``), then Newton–CG steps on exact Hessian-vector products
-  (no autograd: the loss Hessians are written out) until the relative first-order residual
-  reaches ``tol``; CPU or CUDA.
+  float64 (``torch.optim.LBFGS``), then damped Newton steps until the relative first-order
+  residual reaches ``tol``; CPU or CUDA. The Newton direction is exact, by a Woodbury
+  identity that needs one Cholesky factorization of size S·m·n (:func:`_woodbury_direction`;
+  up to S·m·n = 4096), else truncated CG on exact Hessian-vector products (no autograd:
+  the loss Hessians are written out).
 * :func:`solve_torch_nuclear`: accelerated proximal gradient (FISTA with the
   gradient-based adaptive restart of O'Donoghue & Candès, 2015) with singular-value
   soft-thresholding, step 1/L from a global curvature bound.
@@ -440,7 +442,7 @@ def _newton_cg(prob: PairProblem, A, tol, max_steps, cg_max, history):
 def solve_torch_smooth(
     prob: PairProblem, *, tol=1e-10, max_iter=500, newton=True, verbose=False, A0=None
 ) -> PairSolution:
-    r"""L-BFGS (strong Wolfe, float64) then Newton–CG polish for Frobenius / ℓ^p problems.
+    r"""L-BFGS (strong Wolfe, float64) then damped Newton for Frobenius / ℓ^p problems.
 
     Parameters
     ----------
@@ -452,7 +454,7 @@ def solve_torch_smooth(
         Total iterations: L-BFGS (at most 25 when ``newton``) plus Newton steps (each
         with ≤ 500 CG iterations).
     newton : bool
-        Run the Newton–CG polish after L-BFGS (exact Hessian-vector products).
+        Run the Newton phase after L-BFGS (Woodbury direction, or CG on exact HVPs).
 
     Returns
     -------
@@ -500,7 +502,7 @@ def _solve_torch_smooth(prob, tol, max_iter, newton, verbose, A0):
         if res <= tol or not bool(torch.isfinite(param.data).all()):
             break
         if newton:
-            break  # hand over to Newton-CG after one chunk (globalized by its line search)
+            break  # hand over to Newton after one chunk (globalized by its line search)
         if len(history) >= 2 and history[-1][1] > 0.5 * history[-2][1]:
             break  # L-BFGS stalls (line search at round-off): hand over to Newton
     A = param.data.detach()
@@ -509,7 +511,7 @@ def _solve_torch_smooth(prob, tol, max_iter, newton, verbose, A0):
         A, n_newton = _newton_cg(prob, A, tol, max_steps=max(max_iter - it, 0), cg_max=500,
                                  history=history)
         if verbose:
-            print(f"[pair-operator/torch] Newton-CG steps {n_newton}: residual "
+            print(f"[pair-operator/torch] Newton steps {n_newton}: residual "
                   f"{smooth_residual(prob, A):.3e}")
     res, gnorm = smooth_residual(prob, A, absolute=True)
     return PairSolution(

@@ -21,8 +21,11 @@ with :math:`J = \operatorname{diag}\psi'(u)`, :math:`H_s` the loss Hessian in th
 :math:`\gamma = \lambda(R''(N) - R'(N)(r-1)/N)`; the term
 :math:`\nabla_c F\circ\psi''(u)` is dropped (it vanishes at the optimum, so the
 convergence stays superlinear, and the dropped matrix keeps d ≥ 0). The Newton system
-of size D is solved through the push-through (Woodbury) identity with an (m + n + 2)
-inner system, then an Armijo backtracking line search.
+of size :math:`D_X + D_Y` is solved through the Woodbury identity with an (m + n + 2)
+inner system, assembled side by side (the Gram-like blocks :math:`\Phi_s J^2 D^{-1}\Phi_s^\top`
+are k_s × k_s; the dense (D_X + D_Y) × (m + n) matrix of the stacked sides is never
+formed), then an Armijo backtracking line search. Cost per step
+:math:`O(m^2 D_X + n^2 D_Y + (m + n)^3)`.
 """
 
 from __future__ import annotations

@@ -339,7 +339,9 @@ def _woodbury_direction(prob, A, H, g):
     with :math:`(J\Lambda^{-1}J^\top)_{(s,i,j),(s',i',j')} = \sum_{kl}
     \Phi_X[s,i,k]\Phi_X[s',i',k]\,\Lambda^{-1}_{kl}\,\Phi_Y[s,j,l]\Phi_Y[s',j',l]`: one
     Cholesky factorization of an (Smn × Smn) SPD matrix, however ill-conditioned the
-    features make the (D_x D_y)-dimensional Hessian.
+    features make the (D_x D_y)-dimensional Hessian. Returns ``None`` (the caller then
+    uses CG) when Λ is near-singular (ℓ^p with p > 2 has curvature p(p−1)|a|^{p−2} → 0 at
+    a = 0) or the factorization fails.
     """
     import torch
 
@@ -350,7 +352,10 @@ def _woodbury_direction(prob, A, H, g):
     if prob.regularizer == "frobenius":
         Linv = torch.full_like(A, 1.0 / (2.0 * prob.lam))
     else:
-        Linv = 1.0 / (prob.lam * prob.reg_curvature(A))
+        Lam = prob.lam * prob.reg_curvature(A)
+        if float(Lam.min()) < 1e-12 * float(Lam.max()):
+            return None  # p > 2 with entries near 0: Λ is near-singular, Woodbury invalid
+        Linv = 1.0 / Lam
     # K = J Λ^{-1} Jᵀ, blockwise over map pairs (a, b)
     GX = PX[:, :, None, None, :] * PX[None, None, :, :, :]        # (S, m, S, m, Dx)
     T = (GX @ Linv).permute(0, 2, 1, 3, 4).reshape(S, S, m * m, -1)  # (S, S, m·m, Dy)
@@ -382,7 +387,9 @@ def _woodbury_direction(prob, A, H, g):
     M = 0.5 * (M + M.T) + torch.eye(N, dtype=M.dtype, device=M.device)
     v = Linv * g
     u = R(prob.scores(v)).reshape(N)
-    Lc = torch.linalg.cholesky(M)
+    Lc, info = torch.linalg.cholesky_ex(M)
+    if int(info) != 0:
+        return None
     w = torch.cholesky_solve(u[:, None], Lc)[:, 0].reshape(S, m, n)
     back = (PX.transpose(-1, -2) @ Rt(w) @ PY).sum(0)              # Jᵀ Rᵀ w
     return -(v - Linv * back)
@@ -407,9 +414,8 @@ def _newton_cg(prob: PairProblem, A, tol, max_steps, cg_max, history):
         f0 = float(val + prob.lam * prob.reg_value(A))
         # p < 2: IRLS curvature far out, exact curvature (quadratic rate) close in
         prob.exact_curvature = res < 1e-6 and not exact_failed
-        if prob.n_scores <= _WOODBURY_MAX:
-            d = _woodbury_direction(prob, A, H, g)
-        else:
+        d = _woodbury_direction(prob, A, H, g) if prob.n_scores <= _WOODBURY_MAX else None
+        if d is None:  # too many scores, Λ near-singular (p > 2 near 0), or not PD
             d = _cg_direction(prob, A, H, g, gn, res, cg_max)
         if not bool((d != 0).any()):
             d = -g

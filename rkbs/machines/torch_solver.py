@@ -154,16 +154,27 @@ def newton_solve(prob: BinaryProblem, w, v=None, *, blocks=None, tol: float = 1e
             d = {s: -gu[s] for s in blocks}
             slope = -float(xp.sum(g_flat * g_flat))
         F0 = F(u)
-        t, accepted = 1.0, False
-        for _ in range(40):
-            trial = {s: u[s] + t * d[s] for s in blocks}
-            Ft = F(trial)
-            # Armijo, with slack for round-off in F (10 ulp of |F|)
-            if math.isfinite(Ft) and Ft <= F0 + 1e-4 * t * slope + 10 * _EPS * abs(F0):
-                accepted = True
-                break
-            t *= 0.5
-        if not accepted:
+
+        def armijo(d, slope):
+            t = 1.0
+            for _ in range(40):
+                trial = {s: u[s] + t * d[s] for s in blocks}
+                Ft = F(trial)
+                # Armijo, with slack for round-off in F (10 ulp of |F|)
+                if math.isfinite(Ft) and Ft <= F0 + 1e-4 * t * slope + 10 * _EPS * abs(F0):
+                    return trial
+                t *= 0.5
+            return None
+
+        trial = armijo(d, slope)
+        if trial is None:
+            # safeguard: a Newton direction from a poorly conditioned point (e.g. along the
+            # softmax loss's flat direction far from the optimum) can fail the line search
+            # where steepest descent does not; only if both fail is round-off reached
+            gnorm2 = float(xp.sum(g_flat * g_flat))
+            if gnorm2 > 0:
+                trial = armijo({s: -gu[s] for s in blocks}, -gnorm2)
+        if trial is None:
             status = "stalled"
             break
         u = trial

@@ -154,32 +154,33 @@ def newton_solve(prob: BinaryProblem, w, v=None, *, blocks=None, tol: float = 1e
             d = {s: -gu[s] for s in blocks}
             slope = -float(xp.sum(g_flat * g_flat))
         F0 = F(u)
-
-        def armijo(d, slope):
-            t = 1.0
-            for _ in range(40):
-                trial = {s: u[s] + t * d[s] for s in blocks}
-                Ft = F(trial)
-                # Armijo, with slack for round-off in F (10 ulp of |F|)
-                if math.isfinite(Ft) and Ft <= F0 + 1e-4 * t * slope + 10 * _EPS * abs(F0):
-                    return trial
-                t *= 0.5
-            return None
-
-        trial = armijo(d, slope)
+        trial = _armijo(F, u, F0, d, slope, blocks)
         if trial is None:
             # safeguard: a Newton direction from a poorly conditioned point (e.g. along the
             # softmax loss's flat direction far from the optimum) can fail the line search
             # where steepest descent does not; only if both fail is round-off reached
             gnorm2 = float(xp.sum(g_flat * g_flat))
             if gnorm2 > 0:
-                trial = armijo({s: -gu[s] for s in blocks}, -gnorm2)
+                trial = _armijo(F, u, F0, {s: -gu[s] for s in blocks}, -gnorm2, blocks)
         if trial is None:
             status = "stalled"
             break
         u = trial
     c = current(u)
     return NewtonResult(c["x"], c.get("y"), history[-1], it, status, history)
+
+
+def _armijo(F, u, F0, d, slope, blocks, max_halvings=40):
+    """Backtracking (Armijo) along ``d`` from ``u``; the accepted point, or None."""
+    t = 1.0
+    for _ in range(max_halvings):
+        trial = {s: u[s] + t * d[s] for s in blocks}
+        Ft = F(trial)
+        # Armijo, with slack for round-off in F (10 ulp of |F|)
+        if math.isfinite(Ft) and Ft <= F0 + 1e-4 * t * slope + 10 * _EPS * abs(F0):
+            return trial
+        t *= 0.5
+    return None
 
 
 def _side_curvature(side, u_s, c_s, scl_s, xp):

@@ -24,6 +24,7 @@ import numpy as np
 
 from rkbs.attention.kernel_attention import make_attention
 from rkbs.attention.training import TrainConfig, train
+from rkbs.plotting import OKABE_ITO
 
 __all__ = [
     "KERNEL_VARIANTS",
@@ -40,7 +41,6 @@ KERNEL_VARIANTS = ("edp", "rbf", "exp_intersection", "poly2", "elu", "taylor2", 
                    "taylor6", "prf16", "prf64", "prf256")
 
 # Okabe–Ito colour-blind-safe palette.
-_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 
 
 @dataclass
@@ -195,13 +195,13 @@ def plot_kernel_variants(results: dict, path=None):
             return 1 if k.startswith("taylor") else 2 if k.startswith("prf") else (
                 3 if k in ("poly2", "elu") else 0)
 
-        colors = [_COLORS[family(k)] for k in kernels]
+        colors = [OKABE_ITO[family(k)] for k in kernels]
         ax.bar(range(len(kernels)), means, yerr=stds, color=colors, capsize=3)
         ax.set_xticks(range(len(kernels)), kernels, rotation=45, ha="right")
         ax.set_ylabel("test exact match (fraction)")
         ax.set_ylim(0, 1.05)
         ax.set_title(f"task: {task}")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=_COLORS[i]) for i in range(4)]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=OKABE_ITO[i]) for i in range(4)]
     axes[0][-1].legend(handles, ["infinite-dim. kernel", "Taylor EDP (even N)",
                                  "random features EDP", "finite kernel"],
                        fontsize=8, loc="upper right")

@@ -28,6 +28,7 @@ from paper_figures._common import (
 )
 
 NAME = "representer_certificates"
+_FAMILY = {"EDP (Taylor, N=3)": "EDP/Taylor", "RBF (RFF, D=48)": "RBF/RFF"}
 PARTS = ("span residual", "coefficients", "function space", "reconstruction", "KKT")
 
 
@@ -38,21 +39,6 @@ def _part(setting: str) -> str:
     raise ValueError(f"unknown certificate part in {setting!r}")
 
 
-def _targets(loss, rng, m, n):
-    Z = rng.standard_normal((m, n))
-    if loss == "logistic":
-        return np.where(Z >= 0, 1.0, -1.0)
-    if loss == "softmax":
-        E = np.exp(Z)
-        return E / E.sum(1, keepdims=True)
-    return Z
-
-
-def _features(name, d, rng, seed):
-    WQ, WK = rng.standard_normal((d, d)), rng.standard_normal((d, d))
-    if name == "EDP (Taylor, N=3)":
-        return rkbs.TaylorFeatures(rkbs.EDPKernel(W_Q=WQ, W_K=WK), degree=3)  # D = 35
-    return rkbs.RandomFourierFeatures(rkbs.RBFKernel(W_Q=WQ, W_K=WK, sigma=1.0), 48, seed=seed)
 
 
 def _grid(quick):
@@ -71,8 +57,8 @@ def main(out_dir, quick: bool = False) -> dict:
     rows, labels = [], []
     for k, (kname, p, loss) in enumerate(_grid(quick)):
         X, Y = rng.standard_normal((m, d)), rng.standard_normal((n, d))
-        Z = _targets(loss, rng, m, n)
-        feats = _features(kname, d, rng, seed=k)
+        Z = rkbs.binary_targets(loss, m, n, rng)
+        feats = rkbs.feature_family(_FAMILY[kname], d, rng)
         label = f"{kname.split(' ')[0]}, p={p:g}, {loss}"
         labels.append(label)
         mach = BinaryKernelMachine(feats, p=p, coupling="additive", loss=loss, lam_x=0.1,

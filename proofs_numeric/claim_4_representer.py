@@ -15,39 +15,22 @@ from __future__ import annotations
 import numpy as np
 
 from rkbs.features import (
-    PolynomialFeatures,
-    PositiveRandomFeatures,
-    RandomFourierFeatures,
     TaylorFeatures,
 )
-from rkbs.kernels import EDPKernel, PolynomialKernel, RBFKernel
+from rkbs.kernels import EDPKernel
 from rkbs.machines import BinaryKernelMachine, PairOperatorMachine
-from rkbs.verify import certify, check, format_table, p1_counterexample
+from rkbs.verify import (
+    binary_targets,
+    certify,
+    check,
+    feature_family,
+    format_table,
+    p1_counterexample,
+)
 
 CLAIM = "4 representer"
 
 
-def _targets(loss, rng, m, n):
-    Z = rng.standard_normal((m, n))
-    if loss == "logistic":
-        return np.where(Z >= 0, 1.0, -1.0)
-    if loss == "softmax":
-        E = np.exp(Z)
-        return E / E.sum(1, keepdims=True)
-    return Z
-
-
-def _features(name, d, rng, seed):
-    WQ, WK = rng.standard_normal((d, d)), rng.standard_normal((d, d))
-    if name == "EDP/Taylor":
-        return TaylorFeatures(EDPKernel(W_Q=WQ, W_K=WK), degree=3)  # D = C(d+3, 3)
-    if name == "EDP/positive RF":
-        return PositiveRandomFeatures(EDPKernel(W_Q=WQ, W_K=WK), 48, seed=seed)
-    if name == "RBF/RFF":
-        return RandomFourierFeatures(RBFKernel(W_Q=WQ, W_K=WK, sigma=1.0), 48, seed=seed)
-    if name == "polynomial/exact":
-        return PolynomialFeatures(PolynomialKernel(W_Q=WQ, W_K=WK, degree=2, c=1.0))  # D = 15
-    raise ValueError(name)
 
 
 def _grid(quick):
@@ -82,8 +65,8 @@ def main(quick: bool = True, verbose: bool = True):
     grid = _grid(quick)
     for k, (fname, p, loss, coupling) in enumerate(tqdm(grid, desc="claim 4", disable=not verbose)):
         X, Y = rng.standard_normal((m, d)), rng.standard_normal((n, d))
-        Z = _targets(loss, rng, m, n)
-        F = _features(fname, d, rng, seed=k)
+        Z = binary_targets(loss, m, n, rng)
+        F = feature_family(fname, d, rng)
         setting = f"{fname}, p={p:g}, {loss}, {coupling}"
         try:
             mach = BinaryKernelMachine(F, p=p, coupling=coupling, loss=loss, lam_x=0.1,
@@ -95,8 +78,9 @@ def main(quick: bool = True, verbose: bool = True):
         cert = certify(mach, negative_controls=(k % 5 == 0), setting=setting, claim=CLAIM)
         results.extend(cert.rows)
     # cvxpy cross-check on one setting (solver-independent answer)
-    F = _features("EDP/Taylor", d, rng, seed=0)
-    X, Y, Z = rng.standard_normal((m, d)), rng.standard_normal((n, d)), _targets("squared", rng, m, n)
+    F = feature_family("EDP/Taylor", d, rng)
+    X, Y = rng.standard_normal((m, d)), rng.standard_normal((n, d))
+    Z = binary_targets("squared", m, n, rng)
     a = BinaryKernelMachine(F, p=1.5, lam_x=0.1, lam_y=0.1).fit(X, Y, Z)
     b = BinaryKernelMachine(F, p=1.5, lam_x=0.1, lam_y=0.1, solver="torch").fit(X, Y, Z)
     results.append(check(CLAIM, "EDP/Taylor, p=1.5: cvxpy+polish vs torch objective (rel.)",
@@ -112,7 +96,7 @@ def main(quick: bool = True, verbose: bool = True):
     # pair-operator model, Frobenius: A* = Φ_Xᵀ C Φ_Y (MATH.md §4)
     for loss in (["softmax"] if quick else ["softmax", "squared", "logistic"]):
         Fp = TaylorFeatures(EDPKernel(), degree=2)  # D = 15 per side > 8 points
-        Xp, Yp, Zp = X[:8], Y[:8], _targets(loss, rng, 8, 8)
+        Xp, Yp, Zp = X[:8], Y[:8], binary_targets(loss, 8, 8, rng)
         po = PairOperatorMachine(Fp, loss=loss, lam=1e-1).fit(Xp, Yp, Zp)
         A_rep = po.representer_operator(Xp, Yp)
         err = np.linalg.norm(po.A_ - A_rep) / np.linalg.norm(po.A_)

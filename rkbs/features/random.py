@@ -473,7 +473,29 @@ def maclaurin_coefficients(kernel, n_max: int) -> np.ndarray:
     raise ValueError(f"no Maclaurin series for {type(kernel).__name__}")
 
 
-class RandomMaclaurinFeatures(RandomFeaturePair):
+class SignedRandomFeaturePair(RandomFeaturePair):
+    """Random features that are products of linear forms (signed; no exponentials).
+
+    They cannot overflow where the kernel is representable, so there is no log-domain
+    stabilization: :meth:`map_q_log` returns the features with log-scale 0, and the Gram
+    estimate is the plain product :math:`\\Phi_X\\Phi_Y^\top`. Subclasses implement
+    ``_features(U)``, the same map on both sides.
+    """
+
+    def map_q(self, Q):
+        return self._features(Q)
+
+    map_k = map_q
+
+    def _features_log(self, U, side):
+        F = self._features(U)
+        return F, namespace(F).zeros_like(F[..., :1])
+
+    def gram(self, X, Y):
+        return FeaturePair.gram(self, X, Y)
+
+
+class RandomMaclaurinFeatures(SignedRandomFeaturePair):
     r"""Random Maclaurin features of dot-product kernels (Kar & Karnick 2012, Alg. 1).
 
     For :math:`\kappa = \sum_n a_n (q\cdot k)^n`, :math:`a_n \ge 0`: feature r draws a
@@ -516,14 +538,4 @@ class RandomMaclaurinFeatures(RandomFeaturePair):
             out = out * (P * mask[l] + (1.0 - mask[l]))
         return out
 
-    def map_q(self, Q):
-        return self._features(Q)
 
-    map_k = map_q
-
-    def _features_log(self, U, side):
-        F = self._features(U)
-        return F, namespace(F).zeros_like(F[..., :1])
-
-    def gram(self, X, Y):
-        return FeaturePair.gram(self, X, Y)

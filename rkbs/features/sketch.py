@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from rkbs._backend import is_torch_array, namespace
-from rkbs.features.random import RandomFeaturePair
+from rkbs.features.random import SignedRandomFeaturePair
 from rkbs.kernels.base import PolynomialKernel
 
 __all__ = ["TensorSketchFeatures"]
@@ -48,7 +48,7 @@ def _irfft(x, n):
     return np.fft.irfft(x, n=n, axis=-1)
 
 
-class TensorSketchFeatures(RandomFeaturePair):
+class TensorSketchFeatures(SignedRandomFeaturePair):
     r"""TensorSketch features of :math:`(q\cdot k + c)^m` (Pham & Pagh 2013).
 
     .. math::
@@ -98,17 +98,3 @@ class TensorSketchFeatures(RandomFeaturePair):
             F = _rfft(xp.matmul(U, S[j]), D)
             prod = F if prod is None else prod * F
         return _irfft(prod, D)
-
-    def map_q(self, Q):
-        return self._features(Q)
-
-    map_k = map_q
-
-    def _features_log(self, U, side):
-        F = self._features(U)
-        return F, namespace(F).zeros_like(F[..., :1])
-
-    def gram(self, X, Y):
-        from rkbs.features.base import FeaturePair
-
-        return FeaturePair.gram(self, X, Y)

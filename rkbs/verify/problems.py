@@ -1,0 +1,60 @@
+"""Test-problem factories for the representer checks (cvxpy's ``solver_test_helpers`` model).
+
+Shared by ``proofs_numeric/claim_4_representer.py``, the representer-certificate figure
+and the tests, so that every place that says "EDP via Taylor features, softmax targets"
+means the same problem.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rkbs._checks import check_int, check_random_state
+from rkbs.features import (
+    PolynomialFeatures,
+    PositiveRandomFeatures,
+    RandomFourierFeatures,
+    TaylorFeatures,
+)
+from rkbs.kernels import EDPKernel, PolynomialKernel, RBFKernel
+
+__all__ = ["FEATURE_FAMILIES", "binary_targets", "feature_family"]
+
+#: Feature families of the representer grid (issue 4): name -> description.
+FEATURE_FAMILIES = {
+    "EDP/Taylor": "EDP kernel, Taylor features of degree 3: D = C(d+3, 3)",
+    "EDP/positive RF": "EDP kernel, 48 positive random features (FAVOR+)",
+    "RBF/RFF": "RBF kernel (σ = 1), 48 random Fourier features",
+    "polynomial/exact": "(q·k + 1)², exact multinomial features: D = C(d+2, 2)",
+}
+
+
+def binary_targets(loss: str, m: int, n: int, seed=None) -> np.ndarray:
+    """Responses Z (m, n) for ``loss``: Gaussian (squared), signs (logistic) or rows of
+    a softmax of Gaussians (softmax; each row a probability vector)."""
+    rng = check_random_state(seed)
+    Z = rng.standard_normal((check_int(m, "m", minimum=1), check_int(n, "n", minimum=1)))
+    if loss == "squared":
+        return Z
+    if loss == "logistic":
+        return np.where(Z >= 0, 1.0, -1.0)
+    if loss == "softmax":
+        E = np.exp(Z - Z.max(axis=1, keepdims=True))
+        return E / E.sum(axis=1, keepdims=True)
+    raise ValueError(f"unknown loss {loss!r}; valid losses: squared, logistic, softmax")
+
+
+def feature_family(name: str, d: int, seed=None):
+    """A feature pair of family ``name`` (see :data:`FEATURE_FAMILIES`) with untied random
+    Gaussian query/key maps W_Q, W_K of shape (d, d) drawn from ``seed``."""
+    if name not in FEATURE_FAMILIES:
+        raise ValueError(f"unknown feature family {name!r}; valid: {', '.join(FEATURE_FAMILIES)}")
+    rng = check_random_state(seed)
+    WQ, WK = rng.standard_normal((d, d)), rng.standard_normal((d, d))
+    if name == "EDP/Taylor":
+        return TaylorFeatures(EDPKernel(W_Q=WQ, W_K=WK), degree=3)
+    if name == "EDP/positive RF":
+        return PositiveRandomFeatures(EDPKernel(W_Q=WQ, W_K=WK), 48, seed=rng)
+    if name == "RBF/RFF":
+        return RandomFourierFeatures(RBFKernel(W_Q=WQ, W_K=WK, sigma=1.0), 48, seed=rng)
+    return PolynomialFeatures(PolynomialKernel(W_Q=WQ, W_K=WK, degree=2, c=1.0))

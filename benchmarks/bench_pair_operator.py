@@ -3,7 +3,7 @@
 One 32 × 32 attention map (P = row-softmax of an asymmetric EDP kernel, W_Q ≠ W_K),
 D = 64 positive random features per side (FAVOR+, seed 0), so A has 64 × 64 = 4096
 unknowns, λ = 1e-2. Two instances: "well-conditioned" (d = 16, inputs N(0, I/4);
-cond(Φ) ≈ 35) and "ill-conditioned" (d = 8, inputs N(0, I); cond(Φ) ≈ 2000–3000, the
+cond(Φ) ≈ 80–170) and "ill-conditioned" (d = 8, inputs N(0, I); cond(Φ) ≈ 2000–3000, the
 random features exp(ω·q) then span decades). Frobenius regularization (the case with the
 closed-form coefficients of MATH.md §4). Solvers, side by side:
 

@@ -17,7 +17,7 @@ def _cmd_verify(args) -> int:
     from tqdm.auto import tqdm
 
     import proofs_numeric
-    from rkbs.verify import all_passed, format_table, write_json
+    from rkbs.verify import all_passed, claims_markdown, format_table, write_json
 
     names = [n for n in proofs_numeric.CLAIMS if not args.only or args.only in n]
     if not names:
@@ -37,6 +37,10 @@ def _cmd_verify(args) -> int:
     if args.json:
         write_json(results, args.json)
         print(f"wrote {args.json}")
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as fh:
+            fh.write(claims_markdown(results) + "\n")
+        print(f"wrote {args.markdown}")
     return 0 if all_passed(results) else 1
 
 
@@ -77,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="run every numerical claim check")
     v.add_argument("--quick", action="store_true", help="small configurations (minutes)")
     v.add_argument("--json", metavar="PATH", help="write the verdicts as JSON")
+    v.add_argument("--markdown", metavar="PATH", help="write a per-claim summary table (markdown)")
     v.add_argument("--only", metavar="TEXT", help="run only claim modules whose name contains TEXT")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.set_defaults(func=_cmd_verify)

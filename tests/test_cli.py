@@ -41,11 +41,15 @@ def test_failing_claim_returns_one(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "proofs_numeric.claim_99_fake", fake)
     monkeypatch.setattr(proofs_numeric, "CLAIMS", (*proofs_numeric.CLAIMS, "claim_99_fake"))
     out = tmp_path / "fail.json"
-    rc = main(["verify", "--quick", "--only", "claim_99", "--json", str(out), "--no-progress"])
+    md = tmp_path / "claims.md"
+    rc = main(["verify", "--quick", "--only", "claim_99", "--json", str(out), "--no-progress",
+               "--markdown", str(md)])
     assert rc == 1
     payload = json.loads(out.read_text())
     assert payload["passed"] is False and payload["n_failed"] == 1
     assert "FAIL" in capsys.readouterr().out
+    # the per-claim summary counts both rows and reports the claim as failed
+    assert "| 99 fake | 2 | 0 | 1 | FAIL |" in md.read_text()
 
 
 def test_unknown_only_returns_two(capsys):

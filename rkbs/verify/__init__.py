@@ -3,8 +3,15 @@
 from rkbs.verify.certificates import Certificate, certify, certify_point, default_heldout
 from rkbs.verify.counterexamples import DuplicatedFeatures, p1_counterexample
 from rkbs.verify.problems import FEATURE_FAMILIES, binary_targets, feature_family
-from rkbs.verify.report import CheckResult, all_passed, check, format_table, write_json
+from rkbs.verify.report import (
+    CheckResult,
+    all_passed,
+    check,
+    claims_markdown,
+    format_table,
+    write_json,
+)
 
-__all__ = ["CheckResult", "all_passed", "check", "format_table", "write_json", "Certificate",
+__all__ = ["CheckResult", "all_passed", "check", "claims_markdown", "format_table", "write_json", "Certificate",
            "certify", "certify_point", "default_heldout", "DuplicatedFeatures",
            "p1_counterexample", "FEATURE_FAMILIES", "binary_targets", "feature_family"]

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["CheckResult", "check", "format_table", "write_json", "all_passed"]
+__all__ = ["CheckResult", "check", "format_table", "write_json", "all_passed", "claims_markdown"]
 
 _RELATIONS = ("<=", ">=")
 
@@ -133,3 +133,18 @@ def write_json(results: Sequence[CheckResult], path) -> None:
     }
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(payload, fh, indent=2)
+
+
+def claims_markdown(results: Sequence[CheckResult]) -> str:
+    """Markdown table with one line per claim: rows checked, negative controls, verdict."""
+    claims: dict[str, list[CheckResult]] = {}
+    for r in results:
+        claims.setdefault(r.claim, []).append(r)
+    lines = ["| claim | checks | of which negative controls | failed | verdict |",
+             "|---|---|---|---|---|"]
+    for claim, rows in claims.items():
+        n_fail = sum(not r.passed for r in rows)
+        n_neg = sum(r.negative_control for r in rows)
+        verdict = "PASS" if n_fail == 0 else "FAIL"
+        lines.append(f"| {claim} | {len(rows)} | {n_neg} | {n_fail} | {verdict} |")
+    return "\n".join(lines)

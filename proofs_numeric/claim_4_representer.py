@@ -63,6 +63,13 @@ def main(quick: bool = True, verbose: bool = True):
     d, m, n = 4, 12, 10  # D = 35 (Taylor), 15 (polynomial) or 48 (random) > m, n
     results = []
     grid = _grid(quick)
+    # quick: the torch Newton solver (fast, residual ≤ 1e-10 on this grid). full: the
+    # library's default, cvxpy/Clarabel + Newton polish. On the full grid the Newton solver
+    # alone converges sublinearly in some settings (p = 4 with the softmax loss, where the
+    # active side has r = 4/3: residual ~1e-8 after 2000 iterations, measured), which is a
+    # solver limitation, not a property of the representer form; the certificates'
+    # tolerances follow whichever solver's reported residual.
+    solver = "torch" if quick else "clarabel"
     for k, (fname, p, loss, coupling) in enumerate(tqdm(grid, desc="claim 4", disable=not verbose)):
         X, Y = rng.standard_normal((m, d)), rng.standard_normal((n, d))
         Z = binary_targets(loss, m, n, rng)
@@ -70,7 +77,7 @@ def main(quick: bool = True, verbose: bool = True):
         setting = f"{fname}, p={p:g}, {loss}, {coupling}"
         try:
             mach = BinaryKernelMachine(F, p=p, coupling=coupling, loss=loss, lam_x=0.1,
-                                       lam_y=0.1, solver="torch", seed=k).fit(X, Y, Z)
+                                       lam_y=0.1, solver=solver, seed=k).fit(X, Y, Z)
         except Exception as exc:  # a failed fit is a FAIL row, never swallowed
             results.append(check(CLAIM, f"{setting}: fit", float("nan"), 0.0,
                                  note=f"fit failed: {exc}"))

@@ -37,6 +37,28 @@ def test_certificate_passes_on_optimum_and_controls_fail(p, coupling):
             rows = [r for r in neg if part in r.setting]
             assert rows and all(r.passed for r in rows), (tag, part, rows)
             assert all(r.measured > r.tolerance for r in rows)
+    # the whole certificate rejects the perturbed point, and no part is asked to resolve a
+    # perturbation finer than its own tolerance
+    whole = [r for r in cert.rows if "whole certificate" in r.setting]
+    assert len(whole) == 1 and whole[0].negative_control and whole[0].passed
+    assert whole[0].measured > 1.0
+    assert all(r.tolerance < 1e-4 for r in cert.rows
+               if r.negative_control and "[perturbed" in r.setting and r is not whole[0])
+
+
+def test_part_coarser_than_the_perturbation_is_not_a_negative_control():
+    """A perturbation below a part's resolution must not be demanded of that part: with a
+    perturbation of 1 (relative), every part resolves it; with 1e-9, none of the
+    reconstruction/function-space parts can, and only the whole-certificate row is a
+    control for them. The whole certificate must still reject the 1e-9 point through its
+    KKT/coefficient parts, whose tolerances follow the (1e-12-level) solver residual."""
+    F, X, Y, Z = data()
+    m = BinaryKernelMachine(F, p=1.5, lam_x=0.1, lam_y=0.2, seed=0).fit(X, Y, Z)
+    coarse = certify(m, negative_controls=True, perturbation=1e-9)
+    pert = [r for r in coarse.rows if "[perturbed" in r.setting and r.negative_control]
+    assert all(r.tolerance < 1e-9 or "whole certificate" in r.setting for r in pert)
+    whole = [r for r in pert if "whole certificate" in r.setting]
+    assert len(whole) == 1 and whole[0].passed
 
 
 def test_vacuous_when_features_span_everything():

@@ -40,7 +40,6 @@ __all__ = [
 KERNEL_VARIANTS = ("edp", "rbf", "exp_intersection", "poly2", "elu", "taylor2", "taylor4",
                    "taylor6", "prf16", "prf64", "prf256")
 
-# Okabe–Ito colour-blind-safe palette.
 
 
 @dataclass

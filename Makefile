@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: verify verify-full test lint figures bench clean
+.PHONY: verify verify-quick test lint figures bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 verify: $(STAMP)
-	$(BIN)/rkbs verify --quick
+	$(BIN)/rkbs verify --json verify.json
 
-verify-full: $(STAMP)
-	$(BIN)/rkbs verify
+verify-quick: $(STAMP)
+	$(BIN)/rkbs verify --quick
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

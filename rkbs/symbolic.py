@@ -108,8 +108,9 @@ def _monomial(vars_, alpha):
     return sp.Mul(*[v**a for v, a in zip(vars_, alpha)])
 
 
-def _feature_fn(q, features):
-    f = sp.lambdify([q], list(features), modules="numpy")
+def _lambdify_rows(q, exprs):
+    """Lambdify expressions in the symbols ``q`` into a map (..., len(q)) -> (..., len(exprs))."""
+    f = sp.lambdify([q], list(exprs), modules="numpy")
 
     def feature_fn(Q):
         Q = np.asarray(Q, dtype=np.float64)
@@ -176,7 +177,7 @@ def taylor_features(d: int, degree: int) -> FeatureDerivation:
     diff = verify_feature_identity(fq, fk, target)
     return FeatureDerivation(
         "taylor", d, N, q, k, target, np.array(order, dtype=np.int64).reshape(-1, d),
-        coefficients, fq, fk, diff, diff == 0, _feature_fn(q, fq),
+        coefficients, fq, fk, diff, diff == 0, _lambdify_rows(q, fq),
     )
 
 
@@ -215,7 +216,7 @@ def polynomial_features(d: int, degree: int, c=1) -> FeatureDerivation:
     diff = verify_feature_identity(fq, fk, sp.expand(target))
     return FeatureDerivation(
         "polynomial", d, m, q, k, target, np.array(order, dtype=np.int64).reshape(-1, d),
-        coefficients, fq, fk, diff, diff == 0, _feature_fn(q, fq),
+        coefficients, fq, fk, diff, diff == 0, _lambdify_rows(q, fq),
     )
 
 
@@ -281,18 +282,6 @@ def _exact_zero_at_points(exprs, w) -> bool:
             if sp.simplify(sp.radsimp(val)) != 0:
                 return False
     return True
-
-
-def _lambdify_rows(w, exprs):
-    f = sp.lambdify([w], list(exprs), modules="numpy")
-
-    def fn(W):
-        W = np.asarray(W, dtype=np.float64)
-        cols = f(W.T)
-        return np.stack([np.broadcast_to(np.asarray(c, dtype=np.float64), W.shape[:-1])
-                         for c in cols], axis=-1)
-
-    return fn
 
 
 def norm_gradient_derivation(p, dim: int = 3) -> NormGradientDerivation:

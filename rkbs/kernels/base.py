@@ -162,10 +162,16 @@ class BinaryKernel:
 
     def from_qk(self, Q, K):
         """Kernel on already mapped queries ``(..., n, d)`` and keys ``(..., m, d)``."""
-        xp = namespace(Q, K)
-        return xp.exp(self.log_from_qk(Q, K))
+        L = self.log_from_qk(Q, K)  # a fresh array: safe to exponentiate in place
+        if is_torch_array(L):
+            return L.exp() if L.requires_grad else L.exp_()
+        if isinstance(L, np.ndarray) and L.flags.writeable:
+            return np.exp(L, out=L)
+        return namespace(L).exp(L)
 
     def log_from_qk(self, Q, K):  # pragma: no cover - overridden
+        """Log-kernel on mapped inputs; must return a *fresh* array (``from_qk``
+        exponentiates it in place when no gradient is needed)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------- properties

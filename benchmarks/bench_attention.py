@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rkbs._backend import torch_threads
 from rkbs.attention.kernel_attention import attention, make_attention
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,9 +77,7 @@ def main(quick: bool = False) -> list[dict]:
     d, H = 64, 4
     reps = 2 if quick else 3
     load0 = os.getloadavg()[0]
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # the project machine's 2 cores are shared; one thread is stable
-    try:
+    with torch_threads(1):  # the project machine's 2 cores are shared; one thread is stable
         g = torch.Generator().manual_seed(0)
         fns = _methods(d)
         times = {m: [] for m in METHODS}
@@ -92,8 +91,6 @@ def main(quick: bool = False) -> list[dict]:
                 row[m] = t
             rows.append(row)
         tokens = _train_tokens_per_s(quick)
-    finally:
-        torch.set_num_threads(old)
     upper = slice(len(Ls) // 2, None)  # slopes on the larger half (asymptotic regime)
     slopes = {m: float(np.polyfit(np.log(Ls[upper]), np.log(times[m][upper]), 1)[0])
               if len(Ls[upper]) > 1 else float("nan") for m in METHODS}

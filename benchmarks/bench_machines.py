@@ -26,25 +26,13 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from rkbs._backend import torch_threads
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-@contextmanager
-def _torch_threads(n):
-    """Temporarily set torch's intra-op thread count (restored on exit)."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n or old)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _binary_data(m, n, D, d=8, seed=0):
@@ -84,7 +72,7 @@ def bench_binary(quick):
             for k, (solver, threads) in cands.items():
                 if rnd >= repeats[k]:
                     continue
-                with _torch_threads(threads):
+                with torch_threads(threads):
                     mach = _machine(F, p, solver)
                     t0 = time.perf_counter()
                     mach.fit(X, Y, Z)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rkbs._backend import torch_threads
 from rkbs._checks import check_array, check_int, check_positive, check_random_state
 
 __all__ = [
@@ -414,12 +415,8 @@ def fit_pair_network(
     t0 = time.perf_counter()
     # The matrices are tiny (at most a few hundred rows): intra-op threads only add
     # synchronization cost, badly so on a loaded machine. One thread, restored after.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         opt.step(closure)
-    finally:
-        torch.set_num_threads(n_threads)
     fit.seconds = time.perf_counter() - t0
     for k in trainable:
         params[k].requires_grad_(False)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from rkbs._backend import torch_threads
 from rkbs._checks import check_random_state
 from rkbs.attention.model import Seq2SeqTransformer, TransformerConfig, build_model
 from rkbs.attention.tasks import Task, Vocab, encode_batch, make_task
@@ -142,13 +143,8 @@ def train(config: TrainConfig) -> TrainResult:
     Validation (``val`` split, at most ``eval_max_examples`` examples) runs every
     ``eval_every`` steps; the final metrics include the full ``test`` split.
     """
-    old_threads = torch.get_num_threads()
-    if config.num_threads:
-        torch.set_num_threads(int(config.num_threads))
-    try:
+    with torch_threads(config.num_threads):
         return _train(config)
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 def _train(config: TrainConfig) -> TrainResult:

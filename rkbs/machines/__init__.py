@@ -9,6 +9,7 @@ from rkbs.machines.losses import (
     loss_cvxpy,
     loss_gradient,
     loss_value,
+    masked_row_softmax,
 )
 from rkbs.machines.pair_operator import PairOperatorMachine, plot_coefficients
 
@@ -23,6 +24,7 @@ __all__ = [
     "loss_cvxpy",
     "loss_gradient",
     "loss_value",
+    "masked_row_softmax",
     "PairOperatorMachine",
     "plot_coefficients",
 ]

@@ -20,7 +20,14 @@ from __future__ import annotations
 from rkbs._backend import is_torch_array, namespace, to_numpy
 from rkbs._checks import check_array
 
-__all__ = ["LOSSES", "check_loss_targets", "loss_value", "loss_gradient", "loss_cvxpy"]
+__all__ = [
+    "LOSSES",
+    "check_loss_targets",
+    "loss_value",
+    "loss_gradient",
+    "loss_cvxpy",
+    "masked_row_softmax",
+]
 
 LOSSES = ("squared", "logistic", "softmax")
 
@@ -109,6 +116,19 @@ def _masked_row_logsumexp(A, mask):
     return xp.log(s) + mx, any_obs
 
 
+def masked_row_softmax(A, mask=None):
+    r"""Row softmax over the observed entries, :math:`\pi_{ij} = e^{a_{ij}}/\sum_{l\in\Omega_i} e^{a_{il}}`.
+
+    Shape (..., m, n); 0 off Ω and in rows with no observed entry. The softmax loss's
+    gradient is :math:`\pi - P` and its row Hessian :math:`\operatorname{diag}\pi - \pi\pi^\top`.
+    """
+    xp = namespace(A)
+    mask = _mask_like(mask, A)
+    lse, _ = _masked_row_logsumexp(A, mask)
+    zero = xp.zeros_like(A)
+    return xp.where(mask, xp.exp(xp.where(mask, A, zero) - lse), zero)
+
+
 def loss_value(loss: str, Z, A, mask=None):
     r"""Total loss :math:`\sum_{(i,j)\in\Omega} \ell(z_{ij}, a_{ij})` (softmax: sum of row losses).
 
@@ -151,9 +171,7 @@ def loss_gradient(loss: str, Z, A, mask=None):
         sig = xp.where(t >= 0, 1.0 / (1.0 + xp.exp(-xp.abs(t))),
                        xp.exp(-xp.abs(t)) / (1.0 + xp.exp(-xp.abs(t))))
         return xp.where(mask, -Z * sig, zero)
-    lse, _ = _masked_row_logsumexp(A, mask)
-    P = xp.where(mask, xp.exp(A - lse), zero)
-    return xp.where(mask, P - Z, zero)
+    return xp.where(mask, masked_row_softmax(A, mask) - Z, zero)
 
 
 def loss_cvxpy(loss: str, Z, A_expr, mask=None):

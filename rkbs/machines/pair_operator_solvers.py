@@ -47,8 +47,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rkbs._backend import torch_threads
 from rkbs.machines.cvx import SolverError
-from rkbs.machines.losses import loss_gradient, loss_value
+from rkbs.machines.losses import loss_gradient, loss_value, masked_row_softmax
 
 __all__ = [
     "PairProblem",
@@ -71,20 +72,12 @@ _SMALL_WORK = 4_000_000
 
 
 @contextlib.contextmanager
-def torch_threads(prob: PairProblem):
+def _small_problem_threads(prob: PairProblem):
     """Scoped single-threading for small CPU problems; restores the previous setting."""
-    import torch
-
     work = math.prod(prob.PX.shape) * prob.PY.shape[-1]
-    if prob.PX.device.type != "cpu" or work >= _SMALL_WORK:
+    small_cpu = prob.PX.device.type == "cpu" and work < _SMALL_WORK
+    with torch_threads(1 if small_cpu else None):
         yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 @dataclass
@@ -175,16 +168,11 @@ class PairProblem:
         """Exact Hessian-vector product of F at A (H = scores at A) with direction V."""
         E = self.scores(V)
         M = self.mask
-        if self.loss == "squared":
-            W = E * M
-        elif self.loss == "logistic":
-            t = -self.Z * H
-            s = 1.0 / (1.0 + (-t).exp())  # σ(t); ℓ'' = σ(t)σ(−t)
-            W = E * s * (1.0 - s) * M
-        else:
-            Hm = H.masked_fill(~M, -math.inf)
-            P = (Hm - Hm.logsumexp(-1, keepdim=True)).exp().nan_to_num(0.0)  # rows w/o Ω: 0
+        if self.loss == "softmax":
+            P = masked_row_softmax(H, M)  # rows w/o Ω: 0
             W = P * E - P * (P * E).sum(-1, keepdim=True)
+        else:  # entrywise ℓ'' (squared: 1, logistic: σ(1 − σ)) on Ω
+            W = E * self._loss_curvature(H)
         out = (self.PX.transpose(-1, -2) @ W @ self.PY).sum(0)
         if self.regularizer == "frobenius":
             return out + 2.0 * self.lam * V
@@ -199,8 +187,7 @@ class PairProblem:
         if self.loss == "logistic":
             s = 1.0 / (1.0 + (self.Z * H).exp())
             return s * (1.0 - s) * M
-        Hm = H.masked_fill(~M, -math.inf)
-        P = (Hm - Hm.logsumexp(-1, keepdim=True)).exp().nan_to_num(0.0)
+        P = masked_row_softmax(H, M)
         return P * (1.0 - P)
 
     def hessian_diagonal(self, A, H):
@@ -380,8 +367,7 @@ def _woodbury_solver(prob, A, H):
     K = K.permute(0, 2, 4, 1, 3, 5).reshape(N, N)                 # [(a,i,j), (b,p,q)]
     # R as an operator on score vectors shaped (..., S, m, n)
     if prob.loss == "softmax":
-        Hm = H.masked_fill(~prob.mask, -math.inf)
-        P = (Hm - Hm.logsumexp(-1, keepdim=True)).exp().nan_to_num(0.0)
+        P = masked_row_softmax(H, prob.mask)
         sq = P.sqrt()
 
         def R(E):  # (..., S, m, n)
@@ -493,7 +479,7 @@ def solve_torch_smooth(
     PairSolution
         ``status`` is ``"optimal"`` when ``residual <= tol``, else ``"not_converged"``.
     """
-    with torch_threads(prob):
+    with _small_problem_threads(prob):
         return _solve_torch_smooth(prob, tol, max_iter, newton, verbose, A0)
 
 
@@ -570,7 +556,7 @@ def solve_torch_nuclear(
     :math:`\langle B^k - A^{k+1}, A^{k+1} - A^k\rangle > 0` (O'Donoghue & Candès 2015).
     The iterates are exactly low-rank (soft-thresholding sets singular values to 0).
     """
-    with torch_threads(prob):
+    with _small_problem_threads(prob):
         return _solve_torch_nuclear(prob, tol, max_iter, verbose, A0)
 
 

@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 
 from rkbs._backend import namespace
-from rkbs.machines.losses import loss_gradient, loss_value
+from rkbs.machines.losses import loss_gradient, loss_value, masked_row_softmax
 from rkbs.machines.regularizers import Regularizer
 from rkbs.spaces.duality import lp_norm, norm_gradient
 
@@ -155,8 +155,7 @@ class BinaryProblem:
         xp = self.xp
         M = xp.astype(self.mask, A.dtype)
         if self.loss == "softmax":
-            G = loss_gradient("softmax", self.Z, A, self.mask)
-            P = (G + self.Z) * M  # masked row softmax
+            P = masked_row_softmax(A, self.mask)
         else:
             if self.loss == "squared":
                 h = M

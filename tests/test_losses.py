@@ -1,0 +1,128 @@
+"""The binary-machine losses (MATH.md §3) against references computed another way:
+scipy's logsumexp/softmax/logaddexp, central finite differences, and cvxpy's own
+evaluation of the DCP expressions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import special
+
+from rkbs.machines import (
+    check_loss_targets,
+    loss_cvxpy,
+    loss_gradient,
+    loss_value,
+    masked_row_softmax,
+)
+
+M_, N_ = 5, 6
+
+
+def _targets(loss, rng, mask=None):
+    Z = rng.standard_normal((M_, N_))
+    if loss == "logistic":
+        return np.where(Z >= 0, 1.0, -1.0)
+    if loss == "softmax":
+        E = np.exp(Z) * (1.0 if mask is None else mask)
+        return E / E.sum(1, keepdims=True)
+    return Z
+
+
+def _reference_value(loss, Z, A, mask):
+    if loss == "squared":
+        return 0.5 * np.sum(((Z - A) ** 2)[mask])
+    if loss == "logistic":
+        return np.sum(np.logaddexp(0.0, -Z * A)[mask])
+    return sum(special.logsumexp(A[i, mask[i]]) - Z[i, mask[i]] @ A[i, mask[i]]
+               for i in range(A.shape[0]) if mask[i].any())
+
+
+@pytest.fixture(params=[False, True], ids=["all pairs", "masked"])
+def mask(request, rng):
+    if not request.param:
+        return np.ones((M_, N_), bool)
+    m = rng.random((M_, N_)) > 0.35
+    m[:, 0] = True  # every row observed somewhere
+    return m
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "softmax"])
+def test_value_gradient_and_cvxpy_agree_with_references(loss, mask, rng):
+    import cvxpy as cp
+
+    A = 2.0 * rng.standard_normal((M_, N_))
+    Z = _targets(loss, rng, mask)
+    Z, M = check_loss_targets(loss, Z, mask)
+    ref = _reference_value(loss, Z, A, mask)
+    # same sums in another order: agreement to a few ulps of the total (30 terms)
+    assert abs(loss_value(loss, Z, A, M) - ref) <= 1e-13 * max(1.0, abs(ref))
+    # central differences, h = 1e-5: truncation h²|ℓ'''|/6 ≲ 1e-10, round-off
+    # eps·|L|/h ≲ 1e-10 here; 1e-7 leaves a factor ≥ 100
+    G = loss_gradient(loss, Z, A, M)
+    h, fd = 1e-5, np.zeros_like(A)
+    for i in range(M_):
+        for j in range(N_):
+            Ap, Am = A.copy(), A.copy()
+            Ap[i, j] += h
+            Am[i, j] -= h
+            fd[i, j] = (loss_value(loss, Z, Ap, M) - loss_value(loss, Z, Am, M)) / (2 * h)
+    assert np.max(np.abs(G - fd)) <= 1e-7
+    assert np.all(G[~mask] == 0.0)
+    # cvxpy evaluates its DCP expression at the same point (its own atoms)
+    var = cp.Variable((M_, N_))
+    var.value = A
+    assert abs(loss_cvxpy(loss, Z, var, mask).value - ref) <= 1e-12 * max(1.0, abs(ref))
+
+
+def test_masked_row_softmax_matches_scipy_on_observed_entries(mask, rng):
+    A = 3.0 * rng.standard_normal((M_, N_))
+    mask = mask.copy()
+    mask[2] = False  # a row with nothing observed
+    P = masked_row_softmax(A, mask)
+    for i in range(M_):
+        if mask[i].any():
+            np.testing.assert_allclose(P[i, mask[i]], special.softmax(A[i, mask[i]]),
+                                       rtol=1e-14, atol=1e-16)
+    assert np.all(P[~mask] == 0.0) and np.all(P[2] == 0.0)
+
+
+def test_unmasked_softmax_gradient_fails_the_finite_difference_check(rng):
+    """Negative control: π − P with π taken over *all* columns is not the gradient of the
+    masked loss, and the finite-difference check above detects it."""
+    mask = rng.random((M_, N_)) > 0.35
+    mask[:, 0] = True
+    A = 2.0 * rng.standard_normal((M_, N_))
+    Z, M = check_loss_targets("softmax", _targets("softmax", rng, mask), mask)
+    wrong = np.where(mask, special.softmax(A, axis=1) - Z, 0.0)
+    right = loss_gradient("softmax", Z, A, M)
+    assert np.max(np.abs(wrong - right)) > 1e-3
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "softmax"])
+def test_numpy_torch_parity(loss, rng):
+    torch = pytest.importorskip("torch")
+    A = rng.standard_normal((2, M_, N_))  # a batch axis, as the pair operator uses
+    Z = np.stack([_targets(loss, rng), _targets(loss, rng)])
+    vn, gn = loss_value(loss, Z, A), loss_gradient(loss, Z, A)
+    vt = loss_value(loss, torch.as_tensor(Z), torch.as_tensor(A))
+    gt = loss_gradient(loss, torch.as_tensor(Z), torch.as_tensor(A))
+    assert abs(float(vt) - vn) <= 1e-13 * max(1.0, abs(vn))
+    np.testing.assert_allclose(gt.numpy(), gn, rtol=1e-13, atol=1e-15)
+
+
+def test_bad_targets(rng):
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        check_loss_targets("hinge", np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="logistic targets must be \\+1 or -1"):
+        check_loss_targets("logistic", np.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match="rows of probabilities summing to 1"):
+        check_loss_targets("softmax", np.full((2, 3), 0.5))
+    with pytest.raises(ValueError, match="non-negative"):
+        check_loss_targets("softmax", np.array([[1.5, -0.5]]))
+    with pytest.raises(ValueError, match="mask shape \\(2, 3\\) does not match Z shape"):
+        check_loss_targets("squared", np.zeros((2, 2)), np.ones((2, 3), bool))
+    with pytest.raises(ValueError, match="selects no observed pair"):
+        check_loss_targets("squared", np.zeros((2, 2)), np.zeros((2, 2), bool))
+    with pytest.raises(ValueError, match="NaN"):
+        check_loss_targets("squared", np.array([[np.nan, 0.0]]))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rkbs._backend import is_numpy_array, is_torch_array, namespace
+from rkbs._backend import is_torch_array, namespace
 
 __all__ = [
     "check_array",
@@ -128,8 +128,3 @@ def check_random_state(seed: Any) -> np.random.Generator:
     if seed is None or isinstance(seed, numbers.Integral | np.random.SeedSequence):
         return np.random.default_rng(seed)
     raise ValueError(f"seed must be None, an int or a numpy Generator, got {seed!r}")
-
-
-def is_array(x: Any) -> bool:
-    """True for numpy arrays and torch tensors."""
-    return is_numpy_array(x) or is_torch_array(x)

@@ -20,8 +20,9 @@ import itertools
 import math
 
 import numpy as np
+from scipy import special
 
-from rkbs._backend import asarray_like, namespace
+from rkbs._backend import asarray_like, is_torch_array, namespace
 from rkbs._checks import check_int, check_pair_arrays
 from rkbs.features.base import FeaturePair
 from rkbs.kernels.base import EDPKernel, LinearKernel, PolynomialKernel
@@ -36,18 +37,26 @@ __all__ = [
 ]
 
 
+def _combinations(d: int, n: int) -> np.ndarray:
+    """Variable indices of each degree-n monomial, ``(C(d+n-1, n), n)``, graded lex order."""
+    combos = list(itertools.combinations_with_replacement(range(d), n))
+    return np.array(combos, dtype=np.int64).reshape(len(combos), n)
+
+
+def _exponents(combos: np.ndarray, d: int) -> np.ndarray:
+    E = np.zeros((combos.shape[0], d), dtype=np.int64)
+    for j in range(combos.shape[1]):
+        np.add.at(E, (np.arange(combos.shape[0]), combos[:, j]), 1)
+    return E
+
+
 def monomial_exponents(d: int, n: int) -> np.ndarray:
     r"""Exponent vectors α of all monomials of total degree ``n`` in ``d`` variables.
 
     Returns an int array of shape ``(C(d+n-1, n), d)`` in the order of
     ``itertools.combinations_with_replacement`` (graded lexicographic).
     """
-    combos = list(itertools.combinations_with_replacement(range(d), n))
-    E = np.zeros((len(combos), d), dtype=np.int64)
-    for r, c in enumerate(combos):
-        for l in c:
-            E[r, l] += 1
-    return E
+    return _exponents(_combinations(d, n), d)
 
 
 def homogeneous_monomials(Q, n: int, *, weights: str = "multinomial"):
@@ -57,35 +66,32 @@ def homogeneous_monomials(Q, n: int, *, weights: str = "multinomial"):
     :math:`(q\cdot k)^n`); ``"taylor"`` gives :math:`q^\alpha/\sqrt{\alpha!}`
     (reproduces :math:`(q\cdot k)^n/n!`).
     """
+    if weights not in ("multinomial", "taylor"):
+        raise ValueError(f"weights must be 'multinomial' or 'taylor', got {weights!r}")
     xp = namespace(Q)
     d = Q.shape[-1]
-    lead = Q.shape[:-1]
     if n == 0:
-        return xp.ones((*lead, 1), dtype=Q.dtype, device=getattr(Q, "device", None))
-    combos = np.array(list(itertools.combinations_with_replacement(range(d), n)), dtype=np.int64)
+        return xp.ones((*Q.shape[:-1], 1), dtype=Q.dtype, device=getattr(Q, "device", None))
+    combos = _combinations(d, n)
     out = None
     for j in range(n):
-        col = xp.take(Q, _index_like(combos[:, j], Q), axis=Q.ndim - 1)
+        idx = combos[:, j]
+        idx = _torch_index(idx, Q) if is_torch_array(Q) else idx
+        col = xp.take(Q, idx, axis=Q.ndim - 1)
         out = col if out is None else out * col
-    E = monomial_exponents(d, n)
-    log_alpha_fact = np.sum([[math.lgamma(a + 1) for a in row] for row in E], axis=1)
+    log_alpha_fact = special.gammaln(_exponents(combos, d) + 1.0).sum(axis=1)
     if weights == "multinomial":
         w = np.exp(0.5 * (math.lgamma(n + 1) - log_alpha_fact))
-    elif weights == "taylor":
-        w = np.exp(-0.5 * log_alpha_fact)
     else:
-        raise ValueError(f"weights must be 'multinomial' or 'taylor', got {weights!r}")
+        w = np.exp(-0.5 * log_alpha_fact)
     return out * asarray_like(w, Q)
 
 
-def _index_like(idx: np.ndarray, like):
-    """Integer index array in the backend of ``like``."""
-    xp = namespace(like)
-    if hasattr(like, "device") and not isinstance(like, np.ndarray):
-        import torch
+def _torch_index(idx: np.ndarray, like):
+    """Integer index tensor on ``like``'s device (torch's ``take`` needs a tensor)."""
+    import torch
 
-        return torch.as_tensor(idx, device=like.device)
-    return xp.asarray(idx)
+    return torch.as_tensor(idx, device=like.device)
 
 
 class TaylorFeatures(FeaturePair):

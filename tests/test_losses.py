@@ -126,3 +126,17 @@ def test_bad_targets(rng):
         check_loss_targets("squared", np.zeros((2, 2)), np.zeros((2, 2), bool))
     with pytest.raises(ValueError, match="NaN"):
         check_loss_targets("squared", np.array([[np.nan, 0.0]]))
+
+
+def test_predict_from_scores():
+    from rkbs.machines import predict_from_scores
+
+    H = np.array([[-1000.0, -2.0, 0.0, 3.0, 1000.0]])
+    np.testing.assert_array_equal(predict_from_scores("squared", H), H)
+    sig = predict_from_scores("logistic", H)
+    assert np.all(np.isfinite(sig)) and sig[0, 0] == 0.0 and sig[0, -1] == 1.0
+    np.testing.assert_allclose(sig[0, 1:4], 1.0 / (1.0 + np.exp(-H[0, 1:4])), rtol=1e-15)
+    P = predict_from_scores("softmax", H)
+    assert P[0].sum() == pytest.approx(1.0, abs=1e-15) and P[0, -1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="unknown loss"):
+        predict_from_scores("hinge", H)

@@ -27,6 +27,7 @@ import numpy as np
 
 from rkbs._checks import check_random_state
 from rkbs.features import (
+    FeaturePair,
     LinearFeatures,
     PolynomialFeatures,
     PositiveRandomFeatures,
@@ -104,23 +105,32 @@ def planted_bilinear(n_seq: int = 40, m: int = 8, n: int = 8, dim: int = 6, head
 
 
 def comparison_features(dim: int, *, taylor_degrees=(1, 2), prf_dims=(16, 64, 256),
-                        poly_degree: int | None = 2, seed=None) -> dict:
-    """Feature pairs on raw states of dimension ``dim``, by label.
+                        poly_degree: int | None = 2, implicit_taylor: bool = False,
+                        exact_edp: bool = False, seed=None) -> dict:
+    """Feature pairs (or kernels) on raw states of dimension ``dim``, by label.
 
     ``linear``: identity features (the head's own function class, h = tᵀ A s).
-    ``poly2``: exact features of :math:`(u + 1)^2`. ``taylor<N>``: Taylor features of
-    :math:`\\exp(t\\cdot s/\\sqrt{dim})` up to degree N. ``prf<D>``: positive random features
-    of the same EDP kernel. The EDP-based pairs use the attention scale
-    :math:`dim^{-1/4}` per side so that :math:`|t\\cdot s|/\\sqrt{dim}` is O(1) on
-    LayerNorm states.
+    ``poly<m>``: exact features of :math:`(u + 1)^m`. ``taylor<N>``: Taylor features of
+    :math:`\\exp(t\\cdot s/\\sqrt{dim})` up to degree N, or with ``implicit_taylor`` the
+    truncated series as a kernel (:class:`~rkbs.attention.kernel_attention.TruncatedEDPKernel`,
+    no features formed: for the dual solver, where degree 4 of 32-dim states would need
+    58,905 features a side). ``prf<D>``: positive random features of the same EDP kernel.
+    ``edp`` (with ``exact_edp``): the EDP kernel itself, infinite-dimensional, for the
+    dual solver. The EDP-based pairs use the attention scale :math:`dim^{-1/4}` per side
+    so that :math:`|t\\cdot s|/\\sqrt{dim}` is O(1) on LayerNorm states.
     """
+    from rkbs.attention.kernel_attention import TruncatedEDPKernel
+
     rng = check_random_state(seed)
     out = {"linear": LinearFeatures(LinearKernel(scale=None, dim=dim))}
     if poly_degree:
         out[f"poly{poly_degree}"] = PolynomialFeatures(
             PolynomialKernel(degree=poly_degree, c=1.0, scale="attention", dim=dim))
     for N in taylor_degrees:
-        out[f"taylor{N}"] = TaylorFeatures(EDPKernel(dim=dim), degree=N)
+        out[f"taylor{N}"] = (TruncatedEDPKernel(dim=dim, degree=N) if implicit_taylor
+                             else TaylorFeatures(EDPKernel(dim=dim), degree=N))
+    if exact_edp:
+        out["edp"] = EDPKernel(dim=dim)
     for D in prf_dims:
         pair = PositiveRandomFeatures(EDPKernel(dim=dim), D, seed=rng)
         pair.fit(dim=dim)
@@ -128,21 +138,51 @@ def comparison_features(dim: int, *, taylor_degrees=(1, 2), prf_dims=(16, 64, 25
     return out
 
 
-def fit_head(features, X, Y, P, *, regularizer: str = "frobenius", lam: float = 1e-3,
-             tol: float = 1e-8, max_iter: int | None = 200, **kw):
-    """Fit ``PairOperatorMachine(features, loss="softmax", ...)`` to maps P (S, m, n).
+def _auto_solver(features, X, Y, regularizer) -> str:
+    if regularizer != "frobenius" or not isinstance(features, FeaturePair):
+        return "primal" if regularizer != "frobenius" else "dual"
+    n_scores = X.shape[0] * X.shape[-2] * Y.shape[-2] if X.ndim == 3 else \
+        X.shape[0] * Y.shape[0]
+    return "dual" if features.n_features ** 2 > n_scores else "primal"
 
-    The solver's own not-converged warning is caught: the fitted machine's ``status_``
-    and ``residual_`` record it (held-out scores do not need a certificate-grade solve).
+
+def fit_head(features, X, Y, P, *, regularizer: str = "frobenius", lam: float = 1e-3,
+             tol: float = 1e-8, max_iter: int | None = 200, solver: str = "primal", **kw):
+    """Fit the pair-operator machine with the row-softmax loss to maps P (S, m, n).
+
+    ``solver="auto"`` takes the dual for kernels and for feature pairs with
+    :math:`D_x D_y` above the number of scores S·m·n, the primal otherwise (there the
+    dual's score kernel is singular and, for badly scaled features such as positive random
+    features, its Newton direction loses its accuracy: measured on a trained head,
+    D = 16, the dual stalled at residual 3e-5 where the primal converges).
+
+    ``solver="primal"``: :class:`~rkbs.machines.PairOperatorMachine` (torch), any
+    regularizer, cost growing with :math:`D_x D_y`. ``solver="dual"``:
+    :class:`~rkbs.machines.DualPairOperatorMachine` (Frobenius only), cost growing with the
+    number of scores S·m·n, and ``features`` may be a kernel (implicit, even
+    infinite-dimensional features). The solver's not-converged warning is caught: the
+    fitted machine's ``status_`` and ``residual_`` record it (held-out scores do not need
+    a certificate-grade solve).
     """
     import warnings
 
-    from rkbs.machines import PairOperatorMachine
+    from rkbs.machines import DualPairOperatorMachine, PairOperatorMachine
 
-    mach = PairOperatorMachine(features, loss="softmax", regularizer=regularizer, lam=lam,
-                               solver="torch", tol=tol, max_iter=max_iter, **kw)
+    if solver not in ("primal", "dual", "auto"):
+        raise ValueError(f"solver must be 'primal', 'dual' or 'auto', got {solver!r}")
+    if solver == "auto":
+        solver = _auto_solver(features, X, Y, regularizer)
+    if solver == "dual":
+        if regularizer != "frobenius":
+            raise ValueError("the dual solver fits the Frobenius regularizer only, got "
+                             f"{regularizer!r}")
+        mach = DualPairOperatorMachine(features, loss="softmax", lam=lam, tol=tol,
+                                       max_iter=max_iter or 100, **kw)
+    else:
+        mach = PairOperatorMachine(features, loss="softmax", regularizer=regularizer,
+                                   lam=lam, solver="torch", tol=tol, max_iter=max_iter, **kw)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "PairOperatorMachine", RuntimeWarning)
+        warnings.filterwarnings("ignore", ".*PairOperatorMachine", RuntimeWarning)
         return mach.fit(X, Y, P)
 
 
@@ -217,8 +257,18 @@ def operator_alignment(A, W_Q, W_K, X=None, Y=None) -> dict:
             "rank_A": int(np.sum(sA > 1e-3 * sA[0])), "head_dim": d}
 
 
+def _n_features(pair):
+    import math
+
+    if isinstance(pair, FeaturePair):
+        return int(pair.n_features)
+    fd = pair.feature_dim
+    return "inf" if fd == math.inf else int(fd)
+
+
 def compare_head(X, Y, P, logits=None, maps=None, *, features: dict, n_train: int | None = None,
-                 lam: float = 1e-3, nuclear_lam: float | None = None, progress: bool = False):
+                 n_val: int = 0, lam=1e-3, nuclear_lam: float | None = None,
+                 solver: str = "primal", tol: float = 1e-8, progress: bool = False):
     """Fit the machine with each feature pair on training sequences, score held-out ones.
 
     Parameters
@@ -229,42 +279,64 @@ def compare_head(X, Y, P, logits=None, maps=None, *, features: dict, n_train: in
         The head's own logits (for ``logit_corr``).
     maps : (W_Q, W_K), optional
         The head's maps (for the linear-feature alignment).
-    features : dict label -> FeaturePair
+    features : dict label -> FeaturePair (or BinaryKernel with ``solver="dual"``)
         E.g. from :func:`comparison_features`.
     n_train : int
-        Training sequences (the rest are held out; default two thirds).
+        Training sequences (the first ones; default two thirds of those before the
+        validation block). The last ``S − n_train − n_val`` sequences are the test set.
+    n_val : int
+        Validation sequences after the training ones; needed when ``lam`` is a sequence.
+    lam : float or sequence of float
+        λ, or a grid: each feature pair then keeps the λ with the lowest validation KL.
     nuclear_lam : float, optional
-        Also fit linear features with the nuclear norm at this λ.
+        Also fit linear features with the nuclear norm at this λ (primal solver).
+    solver : {"primal", "dual", "auto"}
+        See :func:`fit_head`; the dual solver fits every pair at a cost set by the number
+        of training scores rather than by the feature dimension; "auto" picks per pair.
 
     Returns
     -------
     dict
-        ``rows``: list of dicts (label, n_features, kl, top1, logit_corr, seconds);
+        ``rows``: list of dicts (label, n_features, lam, val_kl, kl, top1, logit_corr,
+        train_kl, seconds, status, residual) scored on the test sequences;
         ``alignment`` (Frobenius) and ``alignment_nuclear`` when ``maps`` is given;
         ``machines``: the fitted machines by label.
     """
     from tqdm.auto import tqdm
 
     S = X.shape[0]
-    n_train = n_train or max(1, (2 * S) // 3)
-    if not 0 < n_train < S:
-        raise ValueError(f"n_train must leave held-out sequences: 0 < n_train < S={S}, "
-                         f"got {n_train}")
-    tr, te = slice(0, n_train), slice(n_train, S)
+    lams = [float(v) for v in np.atleast_1d(lam)]
+    if len(lams) > 1 and n_val < 1:
+        raise ValueError("a grid of lam values needs validation sequences: pass n_val >= 1")
+    n_train = n_train or max(1, (2 * (S - n_val)) // 3)
+    if not 0 < n_train < S - n_val:
+        raise ValueError(f"n_train + n_val must leave test sequences: 0 < n_train < S − n_val "
+                         f"= {S - n_val}, got n_train={n_train}")
+    tr, va, te = slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, S)
     rows, machines, out = [], {}, {}
     for label, pair in tqdm(features.items(), desc="compare", disable=not progress):
-        mach = fit_head(pair, X[tr], Y[tr], P[tr], lam=lam)
+        best = None
+        for lam_k in lams:
+            mach = fit_head(pair, X[tr], Y[tr], P[tr], lam=lam_k, tol=tol, solver=solver)
+            val_kl = (score_maps(P[va], mach.predict(X[va], Y[va]))["kl"] if n_val
+                      else float("nan"))
+            if best is None or val_kl < best[1]:
+                best = (mach, val_kl, lam_k)
+        mach, val_kl, lam_k = best
         H = mach.decision_function(X[te], Y[te])
         sc = score_maps(P[te], mach.predict(X[te], Y[te]),
                         None if logits is None else logits[te], H)
-        rows.append({"label": label, "n_features": int(pair.n_features), **sc,
+        rows.append({"label": label, "n_features": _n_features(pair), "lam": lam_k,
+                     "val_kl": val_kl, **sc,
                      "train_kl": score_maps(P[tr], mach.predict(X[tr], Y[tr]))["kl"],
                      "seconds": mach.solve_seconds_, "status": mach.status_,
                      "residual": mach.residual_})
         machines[label] = mach
     out["rows"], out["machines"] = rows, machines
     if maps is not None and "linear" in machines:
-        out["alignment"] = operator_alignment(machines["linear"].A_, *maps, X[tr], Y[tr])
+        lin = machines["linear"]
+        A = lin.operator() if hasattr(lin, "operator") else lin.A_
+        out["alignment"] = operator_alignment(A, *maps, X[tr], Y[tr])
         if nuclear_lam:
             nuc = fit_head(features["linear"], X[tr], Y[tr], P[tr], regularizer="nuclear",
                            lam=nuclear_lam, tol=1e-6, max_iter=5000)

@@ -31,8 +31,10 @@ __all__ = [
     "ExperimentConfig",
     "FULL_CONFIG",
     "QUICK_CONFIG",
+    "run_one",
     "run_experiment",
     "kernel_variant_table",
+    "kernel_variant_stats",
     "plot_kernel_variants",
 ]
 
@@ -71,8 +73,31 @@ QUICK_CONFIG = ExperimentConfig(
            "task_params": {"max_number": 199}})
 
 
+def run_one(task: str, kernel: str, seed: int, train_overrides: dict | None = None) -> dict:
+    """Train one (task, kernel, seed) run of the experiment and return its record.
+
+    ``train_overrides`` are :class:`~rkbs.attention.training.TrainConfig` fields shared by
+    every run (``ExperimentConfig.train``). The record holds task, kernel, seed,
+    feature_dim ("inf" for infinite-dimensional kernels), the test exact_match, token_acc,
+    loss and bleu (number words only), train_time_s and tokens_per_s.
+    """
+    tc = TrainConfig(task=task, kernel=kernel, seed=seed, progress=False,
+                     **(train_overrides or {}))
+    res = train(tc)
+    test = res.metrics["test"]
+    fd = make_attention(kernel, tc.d_model // tc.n_heads, seed=0).feature_dim
+    return {
+        "task": task, "kernel": kernel, "seed": seed,
+        "feature_dim": "inf" if fd == math.inf else int(fd),
+        "exact_match": test["exact_match"], "token_acc": test["token_acc"],
+        "loss": test["loss"], "bleu": test.get("bleu"),
+        "train_time_s": res.metrics["train_time_s"],
+        "tokens_per_s": res.metrics["train_tokens_per_s"],
+    }
+
+
 def run_experiment(config: ExperimentConfig | None = None, out_dir=None, seeds=None,
-                   quick: bool = False, *, progress: bool = True) -> dict:
+                   quick: bool = False, *, n_jobs: int = 1, progress: bool = True) -> dict:
     """Train every (task, kernel, seed) of ``config`` and collect test metrics.
 
     Parameters
@@ -86,16 +111,21 @@ def run_experiment(config: ExperimentConfig | None = None, out_dir=None, seeds=N
         Overrides ``config.seeds``.
     quick : bool
         Use :data:`QUICK_CONFIG` when no config is given.
+    n_jobs : int
+        Worker processes (each trains with its own ``num_threads``, one by default). Runs
+        are independent and seeded, so the records do not depend on ``n_jobs``; with
+        ``n_jobs > 1`` they are stored in the order they finish while running (each
+        write keeps a partial run) and in job order at the end.
 
     Returns
     -------
     dict
-        ``config``, ``runs`` (one dict per run: task, kernel, seed, feature_dim,
-        exact_match, token_acc, loss, bleu (number words), train_time_s, tokens_per_s),
-        ``wall_time_s``.
+        ``config``, ``runs`` (one record of :func:`run_one` per run), ``wall_time_s``.
     """
     from tqdm.auto import tqdm
 
+    if not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive int, got {n_jobs!r}")
     cfg = config or (QUICK_CONFIG if quick else FULL_CONFIG)
     if seeds is not None:
         cfg = replace(cfg, seeds=tuple(seeds))
@@ -107,24 +137,36 @@ def run_experiment(config: ExperimentConfig | None = None, out_dir=None, seeds=N
     jobs = [(t, k, s) for t in cfg.tasks for s in cfg.seeds for k in cfg.kernels]
     results = {"config": asdict(cfg), "runs": []}
     t0 = time.perf_counter()
-    for task, kernel, seed in tqdm(jobs, desc="kernel variants", disable=not progress):
-        tc = TrainConfig(task=task, kernel=kernel, seed=seed, progress=False, **cfg.train)
-        res = train(tc)
-        test = res.metrics["test"]
-        head_dim = tc.d_model // tc.n_heads
-        fd = make_attention(kernel, head_dim, seed=0).feature_dim
-        results["runs"].append({
-            "task": task, "kernel": kernel, "seed": seed,
-            "feature_dim": "inf" if fd == math.inf else int(fd),
-            "exact_match": test["exact_match"], "token_acc": test["token_acc"],
-            "loss": test["loss"], "bleu": test.get("bleu"),
-            "train_time_s": res.metrics["train_time_s"],
-            "tokens_per_s": res.metrics["train_tokens_per_s"],
-        })
+
+    def write():
         results["wall_time_s"] = time.perf_counter() - t0
         if out:
             (out / "kernel_variants.json").write_text(json.dumps(results, indent=2),
                                                       encoding="utf-8")
+
+    def record(run):
+        results["runs"].append(run)
+        write()
+
+    bar = tqdm(total=len(jobs), desc="kernel variants", disable=not progress)
+    if n_jobs == 1:
+        for job in jobs:
+            record(run_one(*job, cfg.train))
+            bar.update()
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(run_one, *job, cfg.train) for job in jobs]
+            for fut in as_completed(futures):
+                record(fut.result())
+                bar.update()
+        # back into job order (task, seed, kernel), as a serial run stores them
+        order = {job: i for i, job in enumerate(jobs)}
+        results["runs"].sort(key=lambda r: order[(r["task"], r["kernel"], r["seed"])])
+        write()
+    bar.close()
     if out:
         (out / "kernel_variants.md").write_text(kernel_variant_table(results) + "\n",
                                                 encoding="utf-8")
@@ -172,6 +214,83 @@ def kernel_variant_table(results: dict) -> str:
             f"{fmt(st, 'bleu')} | {fmt(st, 'token_acc')} | {n} | "
             f"{st['train_time_s'][0]:.0f} |")
     return "\n".join(lines)
+
+
+#: Kernels grouped for the finite-versus-infinite comparison of :func:`kernel_variant_stats`.
+INFINITE_KERNELS = ("edp", "rbf", "exp_intersection")
+FINITE_KERNELS = ("poly2", "elu")
+
+
+def _family_order(kernel: str, prefix: str):
+    return int(kernel[len(prefix):]) if kernel.startswith(prefix) else None
+
+
+def kernel_variant_stats(results: dict, task: str = "recall", metric: str = "exact_match",
+                         *, n_resamples: int = 9999, seed=0) -> dict:
+    r"""Significance of the kernel effects MATH.md §6 asks about, from the per-seed runs.
+
+    * ``trend_taylor`` / ``trend_prf``: Spearman's ρ between the Taylor degree N (the
+      random-feature dimension D) and ``metric`` over all runs of that family, with a
+      one-sided permutation p-value for "quality rises with N (D)" (labels permuted over
+      runs, ``n_resamples`` resamples, :func:`scipy.stats.permutation_test`).
+    * ``infinite_vs_finite``: Welch's t-test of the pooled infinite-dimensional kernels
+      (EDP, RBF, exponentiated intersection) against the finite ones (polynomial degree 2,
+      elu+1), one-sided for "infinite is better".
+    * ``vs_edp``: Welch's two-sided t-test of each kernel against EDP.
+
+    With 3 seeds per kernel these tests have little power; a p-value above 0.05 means the
+    measurement cannot tell, not that there is no effect.
+
+    Returns
+    -------
+    dict
+        ``task``, ``metric``, ``trend_taylor``/``trend_prf`` (``rho``, ``p_increasing``,
+        ``n_runs``), ``infinite_vs_finite`` (``mean_infinite``, ``mean_finite``, ``t``,
+        ``p_greater``, ``n``), ``vs_edp`` (kernel -> ``diff``, ``t``, ``p``).
+    """
+    from scipy import stats
+
+    runs = [r for r in results["runs"] if r["task"] == task and r.get(metric) is not None]
+    if not runs:
+        raise ValueError(f"no runs of task {task!r} with metric {metric!r}")
+    by_kernel = {}
+    for r in runs:
+        by_kernel.setdefault(r["kernel"], []).append(float(r[metric]))
+    rng = np.random.default_rng(seed)
+    out = {"task": task, "metric": metric}
+    for name, prefix in (("trend_taylor", "taylor"), ("trend_prf", "prf")):
+        pts = [(_family_order(r["kernel"], prefix), float(r[metric])) for r in runs
+               if _family_order(r["kernel"], prefix) is not None]
+        if len({x for x, _ in pts}) < 2:
+            continue
+        x, y = np.array(pts, float).T
+
+        def rho(x_, y_):
+            return stats.spearmanr(x_, y_)[0]
+
+        res = stats.permutation_test((x, y), rho, permutation_type="pairings",
+                                     alternative="greater", n_resamples=n_resamples,
+                                     random_state=rng)
+        out[name] = {"rho": float(res.statistic), "p_increasing": float(res.pvalue),
+                     "n_runs": int(x.size)}
+    inf = [v for k in INFINITE_KERNELS for v in by_kernel.get(k, [])]
+    fin = [v for k in FINITE_KERNELS for v in by_kernel.get(k, [])]
+    if len(inf) > 1 and len(fin) > 1:
+        t = stats.ttest_ind(inf, fin, equal_var=False, alternative="greater")
+        out["infinite_vs_finite"] = {"mean_infinite": float(np.mean(inf)),
+                                     "mean_finite": float(np.mean(fin)),
+                                     "t": float(t.statistic), "p_greater": float(t.pvalue),
+                                     "n": [len(inf), len(fin)]}
+    if len(by_kernel.get("edp", [])) > 1:
+        ref = by_kernel["edp"]
+        out["vs_edp"] = {}
+        for k, v in by_kernel.items():
+            if k == "edp" or len(v) < 2:
+                continue
+            t = stats.ttest_ind(v, ref, equal_var=False)
+            out["vs_edp"][k] = {"diff": float(np.mean(v) - np.mean(ref)),
+                                "t": float(t.statistic), "p": float(t.pvalue)}
+    return out
 
 
 def plot_kernel_variants(results: dict, path=None):

@@ -10,7 +10,9 @@ from rkbs.machines.losses import (
     loss_gradient,
     loss_value,
     masked_row_softmax,
+    predict_from_scores,
 )
+from rkbs.machines.pair_dual import DualPairOperatorMachine, side_kernels
 from rkbs.machines.pair_operator import PairOperatorMachine, plot_coefficients
 
 __all__ = [
@@ -25,6 +27,9 @@ __all__ = [
     "loss_gradient",
     "loss_value",
     "masked_row_softmax",
+    "predict_from_scores",
     "PairOperatorMachine",
+    "DualPairOperatorMachine",
+    "side_kernels",
     "plot_coefficients",
 ]

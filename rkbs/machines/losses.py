@@ -27,6 +27,7 @@ __all__ = [
     "loss_gradient",
     "loss_cvxpy",
     "masked_row_softmax",
+    "predict_from_scores",
 ]
 
 LOSSES = ("squared", "logistic", "softmax")
@@ -199,3 +200,21 @@ def loss_cvxpy(loss: str, Z, A_expr, mask=None):
         if cols.size:
             terms.append(cp.log_sum_exp(A_expr[i, cols]) - Z[i, cols] @ A_expr[i, cols])
     return cp.sum(cp.hstack(terms))
+
+
+def predict_from_scores(loss: str, H):
+    r"""What a machine trained with ``loss`` predicts from its scores H (..., m, n), numpy.
+
+    softmax: the row softmax of H; logistic: :math:`\sigma(H) = (1 + \tanh(H/2))/2`
+    (no overflow for any H); squared: H itself.
+    """
+    import numpy as np
+
+    _check_name(loss)
+    H = np.asarray(H, dtype=float)
+    if loss == "squared":
+        return H
+    if loss == "logistic":
+        return 0.5 * (1.0 + np.tanh(0.5 * H))
+    E = np.exp(H - H.max(-1, keepdims=True))
+    return E / E.sum(-1, keepdims=True)

@@ -36,7 +36,7 @@ import numpy as np
 from rkbs._backend import is_torch_array, to_numpy
 from rkbs._checks import check_array, check_exponent, check_int, check_positive
 from rkbs.features.base import FeaturePair
-from rkbs.machines.losses import LOSSES, check_loss_targets, loss_gradient
+from rkbs.machines.losses import LOSSES, check_loss_targets, loss_gradient, predict_from_scores
 from rkbs.machines.pair_operator_solvers import (
     PairProblem,
     solve_cvxpy,
@@ -306,14 +306,7 @@ class PairOperatorMachine:
 
     def predict(self, X, Y):
         r"""Softmax rows of H (softmax loss), :math:`\sigma(H)` (logistic), or H (squared)."""
-        H = self.decision_function(X, Y)
-        if self.loss == "squared":
-            return H
-        if self.loss == "logistic":
-            return np.where(H >= 0, 1.0 / (1.0 + np.exp(-np.abs(H))),
-                            np.exp(-np.abs(H)) / (1.0 + np.exp(-np.abs(H))))
-        E = np.exp(H - H.max(-1, keepdims=True))
-        return E / E.sum(-1, keepdims=True)
+        return predict_from_scores(self.loss, self.decision_function(X, Y))
 
     def representer_operator(self, X, Y):
         r""":math:`\sum_s \Phi_X^{(s)\top} C_s \Phi_Y^{(s)}` from :attr:`coefficients_` on the

@@ -181,14 +181,7 @@ class PairProblem:
 
     def _loss_curvature(self, H):
         """Entrywise ℓ''(z, h) (squared, logistic) or π(1−π) (softmax diagonal), on Ω."""
-        M = self.mask
-        if self.loss == "squared":
-            return M.to(H.dtype)
-        if self.loss == "logistic":
-            s = 1.0 / (1.0 + (self.Z * H).exp())
-            return s * (1.0 - s) * M
-        P = masked_row_softmax(H, M)
-        return P * (1.0 - P)
+        return loss_curvature(self.loss, self.Z, H, self.mask)
 
     def hessian_diagonal(self, A, H):
         r"""Diagonal of the Hessian of F (exact for squared/logistic; for softmax the
@@ -275,6 +268,77 @@ def residual(prob: PairProblem, A, *, absolute: bool = False):
     return smooth_residual(prob, A, absolute=absolute)
 
 
+def loss_curvature(loss: str, Z, H, mask):
+    """Entrywise ℓ''(z, h) (squared, logistic) or π(1−π) (the softmax diagonal), 0 off Ω."""
+    if loss == "squared":
+        return mask.to(H.dtype)
+    if loss == "logistic":
+        s = 1.0 / (1.0 + (Z * H).exp())
+        return s * (1.0 - s) * mask
+    P = masked_row_softmax(H, mask)
+    return P * (1.0 - P)
+
+
+def loss_hessian_root(loss: str, Z, H, mask):
+    r"""A square root R of the loss Hessian in the scores, :math:`\nabla^2_H L = R^\top R`.
+
+    Squared/logistic: :math:`R = \operatorname{diag}(\sqrt{\ell''})`. Row softmax:
+    :math:`R_i = \operatorname{diag}(\sqrt{\pi_i})(I - \mathbf 1\pi_i^\top)`, since
+    :math:`(I - \pi\mathbf 1^\top)\operatorname{diag}(\pi)(I - \mathbf 1\pi^\top)
+    = \operatorname{diag}(\pi) - \pi\pi^\top`. Returns ``(R, Rt)``, two functions acting
+    on score arrays of shape (..., S, m, n).
+    """
+    if loss == "softmax":
+        P = masked_row_softmax(H, mask)
+        sq = P.sqrt()
+
+        def R(E):
+            return sq * (E - (P * E).sum(-1, keepdim=True))
+
+        def Rt(U):
+            V = sq * U
+            return V - P * V.sum(-1, keepdim=True)
+
+        return R, Rt
+    sq = loss_curvature(loss, Z, H, mask).sqrt()
+
+    def R(E):
+        return sq * E
+
+    return R, R
+
+
+
+def score_kernel_matrix(GX, GY):
+    r"""The (N, N) kernel of the scores, N = S·m·n, from per-map-pair Gram blocks.
+
+    :math:`K_{(a,i,j),(b,p,q)} = G^X_{a i, b p}\,G^Y_{a j, b q}`, with GX (S, m, S', m')
+    and GY (S, n, S', n') (S' = S for the training kernel): the kernel
+    :math:`k_X(x, x')\,k_Y(y, y')` of the pair operator's reproducing kernel Hilbert space
+    of score functions :math:`(x, y)\mapsto\langle\Phi_X(x), A\Phi_Y(y)\rangle` with
+    :math:`\lVert A\rVert_F`.
+    """
+    import torch
+
+    S, m, S2, m2 = GX.shape
+    n, n2 = GY.shape[1], GY.shape[3]
+    return torch.einsum("aibp,ajbq->aijbpq", GX, GY).reshape(S * m * n, S2 * m2 * n2)
+
+def _factor_reduced(K, R, shape, shift: float):
+    r"""Cholesky factor of :math:`M = \text{shift}\cdot I + R K R^\top` (K symmetric
+    (N, N), N = S·m·n = prod(shape)), or ``None`` when the factorization fails."""
+    import torch
+
+    N = K.shape[0]
+    RK = R(K.reshape(*shape, N).permute(3, 0, 1, 2)).reshape(N, N)  # K Rᵀ (K symmetric)
+    M = R(RK.T.reshape(N, *shape)).reshape(N, N)                     # R K Rᵀ
+    M = 0.5 * (M + M.T)
+    M.diagonal().add_(shift)
+    Lc, info = torch.linalg.cholesky_ex(M)
+    return None if int(info) != 0 else Lc
+
+
+
 # ------------------------------------------------------------------ torch solvers
 #: Largest number of scores S·m·n for the exact (Woodbury) Newton direction: it factors an
 #: (Smn × Smn) matrix (4096² float64 = 134 MB; Cholesky ≈ 23 GFLOP at the cap, 0.4 GFLOP
@@ -328,10 +392,8 @@ def _woodbury_solver(prob, A, H):
     r"""Exact Newton solves :math:`b \mapsto (\Lambda + J^\top R^\top R J)^{-1} b` by Woodbury.
 
     J maps A to the scores (:math:`JA = \Phi_X A \Phi_Y^\top`), :math:`W = R^\top R` is the
-    loss Hessian in the scores (squared/logistic: :math:`R = \operatorname{diag}(\sqrt{\ell''})`;
-    row softmax: :math:`R_i = \operatorname{diag}(\sqrt{\pi_i})(I - \mathbf 1\pi_i^\top)`,
-    since :math:`(I - \pi\mathbf 1^\top)\operatorname{diag}(\pi)(I - \mathbf 1\pi^\top)
-    = \operatorname{diag}(\pi) - \pi\pi^\top`), Λ the (diagonal) regularizer Hessian. Then
+    loss Hessian in the scores (:func:`loss_hessian_root`), Λ the (diagonal) regularizer
+    Hessian. Then
 
     .. math::
 
@@ -352,42 +414,26 @@ def _woodbury_solver(prob, A, H):
     n = PY.shape[1]
     N = S * m * n
     if prob.regularizer == "frobenius":
+        # Λ⁻¹ = I/(2λ): K = (Φ_XΦ_Xᵀ ⊙ Φ_YΦ_Yᵀ)/(2λ) from the two Gram matrices, O(N²)
         Linv = torch.full_like(A, 1.0 / (2.0 * prob.lam))
+        GXg = torch.einsum("aik,bpk->aibp", PX, PX)
+        GYg = torch.einsum("ajl,bql->ajbq", PY, PY)
+        K = score_kernel_matrix(GXg, GYg) / (2.0 * prob.lam)
     else:
         Lam = prob.lam * prob.reg_curvature(A)
         if float(Lam.min()) < 1e-12 * float(Lam.max()):
             return None  # p > 2 with entries near 0: Λ is near-singular, Woodbury invalid
         Linv = 1.0 / Lam
-    # K = J Λ^{-1} Jᵀ, blockwise over map pairs (a, b)
-    GX = PX[:, :, None, None, :] * PX[None, None, :, :, :]        # (S, m, S, m, Dx)
-    T = (GX @ Linv).permute(0, 2, 1, 3, 4).reshape(S, S, m * m, -1)  # (S, S, m·m, Dy)
-    GY = PY[:, :, None, None, :] * PY[None, None, :, :, :]        # (S, n, S, n, Dy)
-    GY = GY.permute(0, 2, 4, 1, 3).reshape(S, S, -1, n * n)       # (S, S, Dy, n·n)
-    K = (T @ GY).reshape(S, S, m, m, n, n)                        # [a, b, i, p, j, q]
-    K = K.permute(0, 2, 4, 1, 3, 5).reshape(N, N)                 # [(a,i,j), (b,p,q)]
-    # R as an operator on score vectors shaped (..., S, m, n)
-    if prob.loss == "softmax":
-        P = masked_row_softmax(H, prob.mask)
-        sq = P.sqrt()
-
-        def R(E):  # (..., S, m, n)
-            return sq * (E - (P * E).sum(-1, keepdim=True))
-
-        def Rt(U):
-            V = sq * U
-            return V - P * V.sum(-1, keepdim=True)
-    else:
-        sq = prob._loss_curvature(H).sqrt()
-
-        def R(E):
-            return sq * E
-
-        Rt = R
-    RK = R(K.reshape(S, m, n, N).permute(3, 0, 1, 2)).reshape(N, N)  # K Rᵀ (K symmetric)
-    M = R(RK.T.reshape(N, S, m, n)).reshape(N, N)                   # R K Rᵀ
-    M = 0.5 * (M + M.T) + torch.eye(N, dtype=M.dtype, device=M.device)
-    Lc, info = torch.linalg.cholesky_ex(M)
-    if int(info) != 0:
+        # K = J Λ^{-1} Jᵀ, blockwise over map pairs (a, b)
+        GX = PX[:, :, None, None, :] * PX[None, None, :, :, :]        # (S, m, S, m, Dx)
+        T = (GX @ Linv).permute(0, 2, 1, 3, 4).reshape(S, S, m * m, -1)  # (S, S, m·m, Dy)
+        GY = PY[:, :, None, None, :] * PY[None, None, :, :, :]        # (S, n, S, n, Dy)
+        GY = GY.permute(0, 2, 4, 1, 3).reshape(S, S, -1, n * n)       # (S, S, Dy, n·n)
+        K = (T @ GY).reshape(S, S, m, m, n, n)                        # [a, b, i, p, j, q]
+        K = K.permute(0, 2, 4, 1, 3, 5).reshape(N, N)                 # [(a,i,j), (b,p,q)]
+    R, Rt = loss_hessian_root(prob.loss, prob.Z, H, prob.mask)
+    Lc = _factor_reduced(K, R, (S, m, n), 1.0)
+    if Lc is None:
         return None
 
     def solve(b):

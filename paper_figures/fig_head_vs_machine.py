@@ -114,12 +114,7 @@ def plot_rows(rows, lams, spectra=None):
 
 
 def main(out_dir, quick: bool = False) -> dict:
-    from rkbs.attention.compare import (
-        compare_head,
-        comparison_features,
-        fit_head,
-        operator_alignment,
-    )
+    from rkbs.attention.compare import compare_head, comparison_features
 
     cfg = _config(quick)
     res, X, Y, P, H, maps = trained_head(cfg)
@@ -127,13 +122,11 @@ def main(out_dir, quick: bool = False) -> dict:
                                 prf_dims=cfg["prf"], implicit_taylor=True, exact_edp=True,
                                 seed=0)
     out = compare_head(X, Y, P, H, maps, features=feats, n_train=cfg["n_train"],
-                       n_val=cfg["n_val"], lam=cfg["lams"], solver="auto", tol=1e-10)
+                       n_val=cfg["n_val"], lam=cfg["lams"], solver="auto", tol=1e-10,
+                       nuclear_lam=cfg["nuclear_lam"])
     rows = out["rows"]
-    al = out["alignment"]
-    nuc = fit_head(feats["linear"], X[:cfg["n_train"]], Y[:cfg["n_train"]],
-                   P[:cfg["n_train"]], regularizer="nuclear", lam=cfg["nuclear_lam"],
-                   tol=1e-6, max_iter=5000)
-    al_nuc = operator_alignment(nuc.A_, *maps, X[:cfg["n_train"]], Y[:cfg["n_train"]])
+    al, al_nuc = out["alignment"], out["alignment_nuclear"]
+    nuc = out["machines"]["linear_nuclear"]
     spectra = {"head W_Qᵀ W_K/√d": al["sv_B"],
                f"A*, Frobenius (λ = {rows[0]['lam']:g})": al["sv_A"],
                f"A*, nuclear (λ = {cfg['nuclear_lam']:g})": al_nuc["sv_A"]}

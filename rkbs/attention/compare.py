@@ -139,10 +139,12 @@ def comparison_features(dim: int, *, taylor_degrees=(1, 2), prf_dims=(16, 64, 25
 
 
 def _auto_solver(features, X, Y, regularizer) -> str:
-    if regularizer != "frobenius" or not isinstance(features, FeaturePair):
-        return "primal" if regularizer != "frobenius" else "dual"
-    n_scores = X.shape[0] * X.shape[-2] * Y.shape[-2] if X.ndim == 3 else \
-        X.shape[0] * Y.shape[0]
+    """"primal" for non-Frobenius norms, "dual" for kernels, else by D² against S·m·n."""
+    if regularizer != "frobenius":
+        return "primal"
+    if not isinstance(features, FeaturePair):
+        return "dual"
+    n_scores = np.prod(X.shape[:-1]) * Y.shape[-2]  # (S,) m · n
     return "dual" if features.n_features ** 2 > n_scores else "primal"
 
 

@@ -6,6 +6,7 @@ from rkbs.machines.cvx import SolverError
 from rkbs.machines.losses import (
     LOSSES,
     check_loss_targets,
+    loss_curvature,
     loss_cvxpy,
     loss_gradient,
     loss_value,
@@ -23,6 +24,7 @@ __all__ = [
     "one_sided_ridge",
     "LOSSES",
     "check_loss_targets",
+    "loss_curvature",
     "loss_cvxpy",
     "loss_gradient",
     "loss_value",

@@ -27,6 +27,7 @@ __all__ = [
     "loss_gradient",
     "loss_cvxpy",
     "masked_row_softmax",
+    "loss_curvature",
     "predict_from_scores",
 ]
 
@@ -128,6 +129,27 @@ def masked_row_softmax(A, mask=None):
     lse, _ = _masked_row_logsumexp(A, mask)
     zero = xp.zeros_like(A)
     return xp.where(mask, xp.exp(xp.where(mask, A, zero) - lse), zero)
+
+
+def loss_curvature(loss: str, Z, A, mask=None):
+    r"""Entrywise second derivative :math:`\partial^2\ell/\partial a_{ij}^2`, shape (..., m, n).
+
+    squared: 1; logistic: :math:`\sigma(za)(1 - \sigma(za)) = \sigma(|a|)(1 - \sigma(|a|))`
+    (even in za, and z = ±1; no overflow); softmax: :math:`\pi_{ij}(1 - \pi_{ij})`, the
+    diagonal of the row Hessian :math:`\operatorname{diag}\pi_i - \pi_i\pi_i^\top`.
+    Zero off Ω.
+    """
+    _check_name(loss)
+    xp = namespace(Z, A)
+    mask = _mask_like(mask, Z)
+    M = xp.astype(mask, A.dtype)
+    if loss == "squared":
+        return M
+    if loss == "logistic":
+        s = 1.0 / (1.0 + xp.exp(-xp.abs(A)))
+        return s * (1.0 - s) * M
+    P = masked_row_softmax(A, mask)
+    return P * (1.0 - P)
 
 
 def loss_value(loss: str, Z, A, mask=None):

@@ -49,13 +49,8 @@ from rkbs._backend import to_numpy, torch_threads
 from rkbs._checks import check_int, check_positive
 from rkbs.features.base import FeaturePair
 from rkbs.kernels.base import BinaryKernel
-from rkbs.machines.losses import (
-    LOSSES,
-    check_loss_targets,
-    loss_gradient,
-    loss_value,
-    predict_from_scores,
-)
+from rkbs.machines.losses import LOSSES, loss_gradient, loss_value, predict_from_scores
+from rkbs.machines.pair_operator import assemble_operator, fit_features_if_needed, prepare_maps
 from rkbs.machines.pair_operator_solvers import (
     _factor_reduced,
     loss_hessian_root,
@@ -381,27 +376,10 @@ class DualPairOperatorMachine:
         """Fit C on X (m, d_x) | (S, m, d_x), Y (n, d_y) | (S, n, d_y), targets Z (…, m, n)."""
         import torch
 
-        X, Y = _points(X, "X"), _points(Y, "Y")
-        if hasattr(Z, "detach"):
-            Z = Z.detach()
-        Z, mask = check_loss_targets(self.loss, Z, mask)
-        batched = X.ndim == 3
-        if not (batched == (Y.ndim == 3) == (Z.ndim == 3)):
-            raise ValueError(
-                "X, Y and Z must be all unbatched ((m, d_x), (n, d_y), (m, n)) or all batched "
-                f"((S, m, d_x), (S, n, d_y), (S, m, n)); got X {tuple(X.shape)}, "
-                f"Y {tuple(Y.shape)}, Z {tuple(Z.shape)}")
-        Xb, Yb = (X, Y) if batched else (X[None], Y[None])
-        Zb = np.asarray(to_numpy(Z), float).reshape(-1, *Z.shape[-2:])
-        Mb = np.asarray(to_numpy(mask), bool).reshape(Zb.shape)
-        if (Xb.shape[0], Xb.shape[1], Yb.shape[1]) != Zb.shape or Yb.shape[0] != Zb.shape[0]:
-            raise ValueError(
-                f"Z must have shape (S, m, n) = ({Xb.shape[0]}, {Xb.shape[1]}, {Yb.shape[1]}) "
-                f"matching X {tuple(X.shape)} and Y {tuple(Y.shape)}; got Z {tuple(Z.shape)}")
-        if isinstance(self.source, FeaturePair) and not self.source.fitted \
-                and not self.source.auto_fit:
-            self.source.fit(Xb.reshape(-1, Xb.shape[-1]).numpy(),
-                            Yb.reshape(-1, Yb.shape[-1]).numpy())
+        Xb, Yb, Zb, Mb, batched = prepare_maps(self.loss, X, Y, Z, mask)
+        if isinstance(self.source, FeaturePair):
+            fit_features_if_needed(self.source, Xb, Yb)
+        Xb, Yb = _points(Xb, "X"), _points(Yb, "Y")
         GX, GY = self._grams(Xb, Yb, Xb, Yb)
         kw = {"dtype": torch.float64, "device": GX.device}
         prob = DualPairProblem(GX=GX, GY=GY, Z=torch.as_tensor(Zb, **kw),
@@ -462,8 +440,8 @@ class DualPairOperatorMachine:
         PX = to_numpy(self.source.transform_x(self.X_fit_.reshape(S * m, d)))
         Sy, n, dy = self.Y_fit_.shape
         PY = to_numpy(self.source.transform_y(self.Y_fit_.reshape(Sy * n, dy)))
-        C = to_numpy(self._C)
-        return np.einsum("smk,smn,snl->kl", PX.reshape(S, m, -1), C, PY.reshape(S, n, -1))
+        return assemble_operator(PX.reshape(S, m, -1), to_numpy(self._C),
+                                 PY.reshape(S, n, -1))
 
     def __repr__(self) -> str:
         src = type(self.source).__name__

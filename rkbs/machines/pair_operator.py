@@ -69,6 +69,57 @@ def _as_batch(X):
     return X if X.ndim == 3 else X[None]
 
 
+def prepare_maps(loss: str, X, Y, Z, mask=None):
+    """Validate the data of a pair-operator fit and give it a leading map axis S.
+
+    X (m, d_x) | (S, m, d_x), Y (n, d_y) | (S, n, d_y) and Z (m, n) | (S, m, n) must be all
+    unbatched or all batched with matching shapes; Z and ``mask`` are checked for ``loss``
+    (:func:`~rkbs.machines.losses.check_loss_targets`).
+
+    Returns
+    -------
+    Xb, Yb : arrays (S, m, d_x), (S, n, d_y), numpy or torch as given (detached)
+    Zb, Mb : float64 / bool numpy arrays (S, m, n)
+    batched : bool
+        Whether the input had the map axis.
+    """
+    X, bx = _check_points(X, "X")
+    Y, by = _check_points(Y, "Y")
+    if is_torch_array(Z):
+        Z = Z.detach()
+    Z, mask = check_loss_targets(loss, Z, mask)
+    if not (bx == by == (Z.ndim == 3)) or Z.ndim not in (2, 3):
+        raise ValueError(
+            "X, Y and Z must be all unbatched ((m, d_x), (n, d_y), (m, n)) or all batched "
+            f"((S, m, d_x), (S, n, d_y), (S, m, n)); got X {tuple(X.shape)}, "
+            f"Y {tuple(Y.shape)}, Z {tuple(Z.shape)}"
+        )
+    Xb, Yb = _as_batch(X), _as_batch(Y)
+    Zb = to_numpy(Z).astype(np.float64)
+    Mb = to_numpy(mask).astype(bool)
+    Zb, Mb = (Zb, Mb) if Zb.ndim == 3 else (Zb[None], Mb[None])
+    if (Xb.shape[0], Xb.shape[1], Yb.shape[1]) != Zb.shape or Yb.shape[0] != Zb.shape[0]:
+        raise ValueError(
+            f"Z must have shape (S, m, n) = ({Xb.shape[0]}, {Xb.shape[1]}, {Yb.shape[1]}) "
+            f"matching X {tuple(X.shape)} and Y {tuple(Y.shape)}; got Z {tuple(Z.shape)}"
+        )
+    return Xb, Yb, Zb, Mb, Z.ndim == 3
+
+
+def fit_features_if_needed(features: FeaturePair, Xb, Yb) -> None:
+    """Fit a data-dependent feature pair (Nyström, ...) on all points of (S, m, d) maps."""
+    if not features.fitted and not features.auto_fit:
+        features.fit(Xb.reshape(-1, Xb.shape[-1]), Yb.reshape(-1, Yb.shape[-1]))
+
+
+def assemble_operator(PX, C, PY):
+    r""":math:`A = \sum_s \Phi_X^{(s)\top} C_s \Phi_Y^{(s)}` from features (S, m, D_x),
+    (S, n, D_y) and coefficients (S, m, n) (numpy; unbatched 2-d inputs too)."""
+    if PX.ndim == 2:
+        return PX.T @ C @ PY
+    return np.einsum("smk,smn,snl->kl", PX, C, PY)
+
+
 class PairOperatorMachine:
     r"""Regularized pair-operator model :math:`h_A(x, y) = \Phi_X(x)^\top A\,\Phi_Y(y)`.
 
@@ -177,11 +228,6 @@ class PairOperatorMachine:
         self.solver_options = solver_options
 
     # ------------------------------------------------------------------ features
-    def _ensure_features(self, X, Y):
-        f = self.features
-        if not f.fitted and not f.auto_fit:
-            f.fit(X.reshape(-1, X.shape[-1]), Y.reshape(-1, Y.shape[-1]))
-
     def _phi(self, X, side: str):
         """Features of (S, m, d) points -> numpy/torch (S, m, D)."""
         S, m, d = X.shape
@@ -207,27 +253,8 @@ class PairOperatorMachine:
     def _problem(self, X, Y, Z, mask):
         import torch
 
-        X, bx = _check_points(X, "X")
-        Y, by = _check_points(Y, "Y")
-        if is_torch_array(Z):
-            Z = Z.detach()
-        Z, mask = check_loss_targets(self.loss, Z, mask)
-        if not (bx == by == (Z.ndim == 3)) or Z.ndim not in (2, 3):
-            raise ValueError(
-                "X, Y and Z must be all unbatched ((m, d_x), (n, d_y), (m, n)) or all batched "
-                f"((S, m, d_x), (S, n, d_y), (S, m, n)); got X {tuple(X.shape)}, "
-                f"Y {tuple(Y.shape)}, Z {tuple(Z.shape)}"
-            )
-        Xb, Yb = _as_batch(X), _as_batch(Y)
-        Zb = to_numpy(Z).astype(np.float64)
-        Mb = to_numpy(mask).astype(bool)
-        Zb, Mb = (Zb, Mb) if Zb.ndim == 3 else (Zb[None], Mb[None])
-        if (Xb.shape[0], Xb.shape[1], Yb.shape[1]) != Zb.shape or Yb.shape[0] != Zb.shape[0]:
-            raise ValueError(
-                f"Z must have shape (S, m, n) = ({Xb.shape[0]}, {Xb.shape[1]}, {Yb.shape[1]}) "
-                f"matching X {tuple(X.shape)} and Y {tuple(Y.shape)}; got Z {tuple(Z.shape)}"
-            )
-        self._ensure_features(Xb, Yb)
+        Xb, Yb, Zb, Mb, batched = prepare_maps(self.loss, X, Y, Z, mask)
+        fit_features_if_needed(self.features, Xb, Yb)
         dev = torch.device(self.device)
         kw = {"dtype": torch.float64, "device": dev}
         PX = torch.as_tensor(self._phi(Xb, "x"), **kw)
@@ -236,7 +263,7 @@ class PairOperatorMachine:
             PX=PX, PY=PY, Z=torch.as_tensor(Zb, **kw),
             mask=torch.as_tensor(Mb, device=dev), loss=self.loss,
             regularizer=self.regularizer, lam=self.lam, p=self.p,
-        ), Z.ndim == 3
+        ), batched
 
     def fit(self, X, Y, Z, mask=None):
         r"""Fit A on points X (m, d_x) | (S, m, d_x), Y (n, d_y) | (S, n, d_y), targets Z.
@@ -315,10 +342,7 @@ class PairOperatorMachine:
         if self.coefficients_ is None:
             raise ValueError("coefficients_ exist only for the Frobenius regularizer")
         PX, PY = self.transform(X, Y)
-        C = self.coefficients_
-        if PX.ndim == 2:
-            return PX.T @ C @ PY
-        return np.einsum("smk,smn,snl->kl", PX, C, PY)
+        return assemble_operator(PX, self.coefficients_, PY)
 
     def __repr__(self) -> str:
         return (f"PairOperatorMachine(features={self.features!r}, loss={self.loss!r}, "

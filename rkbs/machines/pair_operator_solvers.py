@@ -49,7 +49,12 @@ import numpy as np
 
 from rkbs._backend import torch_threads
 from rkbs.machines.cvx import SolverError
-from rkbs.machines.losses import loss_gradient, loss_value, masked_row_softmax
+from rkbs.machines.losses import (
+    loss_curvature,
+    loss_gradient,
+    loss_value,
+    masked_row_softmax,
+)
 
 __all__ = [
     "PairProblem",
@@ -172,23 +177,19 @@ class PairProblem:
             P = masked_row_softmax(H, M)  # rows w/o Ω: 0
             W = P * E - P * (P * E).sum(-1, keepdim=True)
         else:  # entrywise ℓ'' (squared: 1, logistic: σ(1 − σ)) on Ω
-            W = E * self._loss_curvature(H)
+            W = E * loss_curvature(self.loss, self.Z, H, self.mask)
         out = (self.PX.transpose(-1, -2) @ W @ self.PY).sum(0)
         if self.regularizer == "frobenius":
             return out + 2.0 * self.lam * V
         # p(p-1)|A|^{p-2}; entries at exactly 0 are clamped (p < 2: infinite curvature)
         return out + self.lam * self.reg_curvature(A) * V
 
-    def _loss_curvature(self, H):
-        """Entrywise ℓ''(z, h) (squared, logistic) or π(1−π) (softmax diagonal), on Ω."""
-        return loss_curvature(self.loss, self.Z, H, self.mask)
-
     def hessian_diagonal(self, A, H):
         r"""Diagonal of the Hessian of F (exact for squared/logistic; for softmax the
         rank-one row coupling is left out), used as the CG preconditioner:
         :math:`\sum_s (\Phi_X^{(s)}\odot\Phi_X^{(s)})^	op W_s (\Phi_Y^{(s)}\odot\Phi_Y^{(s)})`
         plus the regularizer's diagonal."""
-        W = self._loss_curvature(H)
+        W = loss_curvature(self.loss, self.Z, H, self.mask)
         out = (self.PX.square().transpose(-1, -2) @ W @ self.PY.square()).sum(0)
         if self.regularizer == "frobenius":
             return out + 2.0 * self.lam
@@ -268,17 +269,6 @@ def residual(prob: PairProblem, A, *, absolute: bool = False):
     return smooth_residual(prob, A, absolute=absolute)
 
 
-def loss_curvature(loss: str, Z, H, mask):
-    """Entrywise ℓ''(z, h) (squared, logistic) or π(1−π) (the softmax diagonal), 0 off Ω."""
-    if loss == "squared":
-        return mask.to(H.dtype)
-    if loss == "logistic":
-        s = 1.0 / (1.0 + (Z * H).exp())
-        return s * (1.0 - s) * mask
-    P = masked_row_softmax(H, mask)
-    return P * (1.0 - P)
-
-
 def loss_hessian_root(loss: str, Z, H, mask):
     r"""A square root R of the loss Hessian in the scores, :math:`\nabla^2_H L = R^\top R`.
 
@@ -308,7 +298,6 @@ def loss_hessian_root(loss: str, Z, H, mask):
     return R, R
 
 
-
 def score_kernel_matrix(GX, GY):
     r"""The (N, N) kernel of the scores, N = S·m·n, from per-map-pair Gram blocks.
 
@@ -324,6 +313,7 @@ def score_kernel_matrix(GX, GY):
     n, n2 = GY.shape[1], GY.shape[3]
     return torch.einsum("aibp,ajbq->aijbpq", GX, GY).reshape(S * m * n, S2 * m2 * n2)
 
+
 def _factor_reduced(K, R, shape, shift: float):
     r"""Cholesky factor of :math:`M = \text{shift}\cdot I + R K R^\top` (K symmetric
     (N, N), N = S·m·n = prod(shape)), or ``None`` when the factorization fails."""
@@ -336,7 +326,6 @@ def _factor_reduced(K, R, shape, shift: float):
     M.diagonal().add_(shift)
     Lc, info = torch.linalg.cholesky_ex(M)
     return None if int(info) != 0 else Lc
-
 
 
 # ------------------------------------------------------------------ torch solvers

@@ -30,7 +30,12 @@ import math
 from dataclasses import dataclass
 
 from rkbs._backend import namespace
-from rkbs.machines.losses import loss_gradient, loss_value, masked_row_softmax
+from rkbs.machines.losses import (
+    loss_curvature,
+    loss_gradient,
+    loss_value,
+    masked_row_softmax,
+)
 from rkbs.machines.regularizers import Regularizer
 from rkbs.spaces.duality import lp_norm, norm_gradient
 
@@ -153,15 +158,10 @@ class BinaryProblem:
         (softmax: :math:`\sum_i a_i^2 S_i`). Joint product blocks are not supported.
         """
         xp = self.xp
-        M = xp.astype(self.mask, A.dtype)
         if self.loss == "softmax":
             P = masked_row_softmax(A, self.mask)
         else:
-            if self.loss == "squared":
-                h = M
-            else:
-                s = 1.0 / (1.0 + xp.exp(-xp.abs(A)))  # σ(|A|); σ(zA)(1-σ(zA)) is even in zA
-                h = s * (1.0 - s) * M
+            h = loss_curvature(self.loss, self.Z, A, self.mask)
         add = self.coupling == "additive" or self.one_sided
         if blocks == ("x", "y"):
             if not add:

@@ -1,4 +1,11 @@
-"""Binary kernels by name (scikit-learn's ``PAIRWISE_KERNEL_FUNCTIONS`` is the model)."""
+"""Binary kernels by name (scikit-learn's ``PAIRWISE_KERNEL_FUNCTIONS`` is the model).
+
+``KERNELS`` maps a name to a kernel class; :func:`get_kernel` builds one with its
+parameters (``get_kernel("dpfp", nu=2)``). Attention kernels by *pattern* (``taylor4``,
+``prf64``, ``dpfp2``: a kernel and/or a feature pair at a head dimension) are parsed in
+one place above this, :mod:`rkbs.features.registry`, which builds its kernels from
+these classes.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,9 @@ from rkbs.kernels.base import (
     PolynomialKernel,
     RBFKernel,
 )
+from rkbs.kernels.dpfp import DPFPKernel
+from rkbs.kernels.elu import EluKernel
+from rkbs.kernels.taylor import TruncatedEDPKernel
 
 __all__ = ["KERNELS", "available_kernels", "get_kernel"]
 
@@ -26,6 +36,9 @@ KERNELS = MappingProxyType(
         "polynomial": PolynomialKernel,
         "poly": PolynomialKernel,
         "linear": LinearKernel,
+        "elu": EluKernel,
+        "taylor_edp": TruncatedEDPKernel,
+        "dpfp": DPFPKernel,
     }
 )
 

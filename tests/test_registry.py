@@ -27,6 +27,7 @@ from rkbs.features import (
     register_attention_kernel,
 )
 from rkbs.kernels import (
+    BinaryKernel,
     DPFPKernel,
     EDPKernel,
     EluKernel,
@@ -332,3 +333,98 @@ def test_registration_refuses_taken_names():
     with pytest.raises(ValueError, match="'softmax' is already registered"):
         register_attention_kernel(fam)
     assert "softmax" not in ATTENTION_KERNELS  # nothing half-registered
+
+
+# ------------------------------------------------- extraction and comparison use it
+def _model_and_batch(kernel):
+    torch = pytest.importorskip("torch")
+    from rkbs.attention.model import TransformerConfig, build_model
+
+    cfg = TransformerConfig(src_vocab=11, tgt_vocab=13, d_model=16, n_heads=2, d_ff=32,
+                            n_enc_layers=1, n_dec_layers=1, max_len=10, kernel=kernel)
+    g = torch.Generator().manual_seed(0)
+    src = torch.randint(4, 11, (3, 7), generator=g)
+    tgt = torch.randint(4, 13, (3, 6), generator=g)
+    src[0, 5:] = 0  # padding
+    tgt[1, 4:] = 0
+    tgt[:, 0] = 1  # BOS
+    return build_model(cfg, seed=0), src, tgt
+
+
+def _weights_from(obj, t, s, causal):
+    """Attention weights of one sequence from a kernel (log/softmax route where it
+    exponentiates, κ/Σκ otherwise) or from a feature pair's Gram."""
+    if isinstance(obj, BinaryKernel) and obj.exponentiates:
+        logK = obj.log(t, s)
+        logK = np.where(np.tri(*logK.shape, dtype=bool), logK, -np.inf) if causal else logK
+        W = np.exp(logK - logK.max(1, keepdims=True))
+    else:
+        W = obj(t, s) if isinstance(obj, BinaryKernel) else obj.gram(t, s)
+        W = np.where(np.tri(*W.shape, dtype=bool), W, 0.0) if causal else W
+    tot = W.sum(1, keepdims=True)
+    return W / np.where(tot > 0, tot, 1.0)
+
+
+@pytest.mark.parametrize("name", ["edp", "rbf", "poly2", "taylor2", "elu", "dpfp2", "prf16"])
+def test_extracted_head_has_its_real_kernel(name):
+    from rkbs.attention.extract import extract_attention
+
+    model, src, tgt = _model_and_batch(name)
+    recs = extract_attention(model, src, tgt)
+    fam, _ = parse_attention_name(name)
+    for rec in recs:
+        objs = []
+        if fam.name == "prf":
+            with pytest.raises(ValueError, match=r"'prf16' has no closed form.*features\(\)"):
+                rec.kernel()
+        else:
+            kern = rec.kernel()
+            assert kern.name == get_kernel(
+                {"poly": "polynomial", "taylor": "taylor_edp"}.get(fam.name, fam.name)).name
+            objs.append(kern)
+        if rec.spec.features is not None:
+            objs.append(rec.features())
+        else:
+            with pytest.raises(ValueError, match="no finite feature pair"):
+                rec.features()
+        for obj in objs:
+            for b in range(3):
+                t, s, P = rec.sequence(b)
+                # the model runs in float32 (eps 1.2e-7) on O(1) weights
+                assert np.abs(P - _weights_from(obj, t, s, rec.causal)).max() < 1e-5
+
+
+def test_poly2_head_is_not_silently_an_edp_head():
+    """Negative control of the check above: what HeadRecord.kernel() used to return for a
+    poly2 head (EDP on its maps) does not reproduce the head's maps."""
+    from rkbs.attention.extract import extract_attention
+
+    model, src, tgt = _model_and_batch("poly2")
+    rec = extract_attention(model, src, tgt)[0]
+    t, s, P = rec.sequence(1)
+    assert rec.kernel().name == "polynomial" and rec.kernel().degree == 2
+    assert np.abs(P - _weights_from(rec.kernel(), t, s, rec.causal)).max() < 1e-5
+    assert np.abs(P - _weights_from(rec.kernel("edp"), t, s, rec.causal)).max() > 1e-3
+    # an explicitly named attention kernel on the same maps
+    assert rec.kernel("taylor3").degree == 3
+
+
+def test_head_maps_warns_what_it_dropped():
+    from rkbs.attention.compare import head_maps
+    from rkbs.attention.extract import extract_attention
+
+    model, src, tgt = _model_and_batch("edp")
+    recs = extract_attention(model, src, tgt)  # sequence 0 has 5 real source tokens of 7
+    with pytest.warns(UserWarning, match=r"kept 2 of 3 sequences.*\(7, 7\).*dropped 1 "
+                                         r"\(1 of shape \(5, 5\)\)"):
+        X, Y, P, H, _ = head_maps(recs, "encoder_self", 0, 0)
+    assert P.shape == (2, 7, 7)
+    # control: one shape, nothing dropped, no warning
+    import warnings
+
+    src[0, 5:] = 4
+    recs = extract_attention(model, src, tgt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        X, Y, P, H, _ = head_maps(recs, "encoder_self", 0, 0)
+    assert P.shape == (3, 7, 7)

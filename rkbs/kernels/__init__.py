@@ -18,7 +18,7 @@ from rkbs.kernels.functions import (
     polynomial,
     rbf_log,
 )
-from rkbs.kernels.registry import KERNELS, available_kernels, get_kernel
+from rkbs.kernels.registry import KERNELS, available_kernels, get_kernel, with_maps
 from rkbs.kernels.taylor import TruncatedEDPKernel, truncated_exp
 
 __all__ = [
@@ -42,4 +42,5 @@ __all__ = [
     "polynomial",
     "rbf_log",
     "truncated_exp",
+    "with_maps",
 ]

@@ -428,3 +428,21 @@ def test_head_maps_warns_what_it_dropped():
         warnings.simplefilter("error")
         X, Y, P, H, _ = head_maps(recs, "encoder_self", 0, 0)
     assert P.shape == (3, 7, 7)
+
+
+# ------------------------------------------------------------------- command line
+def test_train_help_lists_the_registry_and_bad_names_stop_before_work(capsys):
+    from rkbs.cli import build_parser
+
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    text = train.format_help()
+    for name in attention_kernel_names():
+        assert name.split(" (")[0] in text.replace("\n", " ").replace("  ", " ")
+    assert parser.parse_args(["train", "--kernel", "dpfp2"]).kernel == "dpfp2"
+    for bad, why in (("nosuch", "unknown attention kernel 'nosuch'; valid names: edp"),
+                     ("poly3", "odd degree 3")):
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args(["train", "--kernel", bad])
+        assert exc.value.code == 2
+        assert why in capsys.readouterr().err

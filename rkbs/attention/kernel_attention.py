@@ -305,7 +305,11 @@ def feature_attention(q, k, v, features: FeaturePair, *, causal: bool = False,
 # ------------------------------------------------------------ specs by name
 @dataclass(frozen=True)
 class AttentionSpec:
-    """An attention kernel for the model: exactly one of ``kernel`` / ``features`` is set.
+    """An attention kernel for the model: ``kernel``, ``features`` or both are set.
+
+    Built by :func:`make_attention` from a name of the registry
+    (:mod:`rkbs.features.registry`); with both set, the two compute the same weights
+    (exact pairs) and ``path`` chooses.
 
     Attributes
     ----------
@@ -318,7 +322,8 @@ class AttentionSpec:
     path : {"auto", "exact", "features"}
         Which path :func:`attention` takes when both are set: ``"features"`` takes the
         feature path, otherwise the exact one (same function; quadratic is cheaper for
-        short sequences).
+        short sequences). :func:`make_attention` records the path taken (``"exact"`` or
+        ``"features"``).
     """
 
     name: str

@@ -267,8 +267,8 @@ def load_torch(path, *, what: str = "checkpoint", hint: str = "delete it and rer
         raise
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, KeyError,
             TypeError, ValueError) as exc:
+        detail = (str(exc).splitlines() or [""])[0].split(". ")[0][:120]
         raise CorruptFileError(f"{what} {str(path)!r} is corrupt, truncated or not a "
-                               f"checkpoint of this program ({type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else ''}); {hint}"
-                               ) from exc
+                               f"checkpoint of this program ({type(exc).__name__}: {detail}); "
+                               f"{hint}") from exc
     return obj

@@ -19,7 +19,16 @@ from matplotlib.figure import Figure
 from rkbs import OKABE_ITO, _io
 
 __all__ = ["OKABE_ITO", "MARKERS", "new_figure", "save_figure", "style", "write_csv",
-           "write_json", "finished_figure", "mark_figure_finished"]
+           "write_json", "finished_figure", "mark_figure_finished", "figure_dir"]
+
+#: Output folder of a figure script called with ``out_dir=None``.
+DEFAULT_DIR = "figures"
+
+
+def figure_dir(out_dir=None) -> Path:
+    """The figure scripts' output folder: ``out_dir``, or ``figures/`` when None (created)."""
+    return _io.check_output_dir(DEFAULT_DIR if out_dir is None else out_dir,
+                                what="figure folder")
 
 #: Markers that tell series apart in greyscale print.
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")

@@ -214,7 +214,7 @@ def _cmd_verify(args) -> int:
 
     from tqdm.auto import tqdm
 
-    results, timings, reused = [], {}, []
+    results, timings, reused, paper = [], {}, [], {}
     done = 0
     try:
         bar = tqdm(names, desc="rkbs verify", unit="claim", disable=args.no_progress)
@@ -231,6 +231,9 @@ def _cmd_verify(args) -> int:
                 timings[name] = time.perf_counter() - t0
                 cache.store(name, rows, timings[name])
             results.extend(rows)
+            if name in proofs_numeric.PAPER_CLAIMS:
+                paper.update({r.claim: ", ".join(proofs_numeric.PAPER_CLAIMS[name])
+                              for r in rows})
             done += 1
     except (KeyboardInterrupt, _Terminated):
         kept = f"kept in {cache_dir}" if cache_dir is not None else "not kept (--no-cache)"
@@ -241,7 +244,7 @@ def _cmd_verify(args) -> int:
     if args.rows or args.wide:
         print(format_table(results, title=title, wide=args.wide))
     else:
-        print(format_summary(results, title=title))
+        print(format_summary(results, title=title, paper=paper or None))
     print("time per claim module: " + ", ".join(
         f"{k} {v:.1f}s" + (" (cached)" if k in reused else "") for k, v in timings.items()))
     if reused:

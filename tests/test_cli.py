@@ -261,3 +261,98 @@ def test_bench_update_record_copies_tables(monkeypatch, tmp_path, capsys):
     assert (record / "fake.md").read_text() == "## fake, quick=False\n"
     rec = (tmp_path / "BENCHMARKS.md").read_text()
     assert "fake, quick=False" in rec and "old table" in rec
+
+
+def test_one_main_signature_across_proofs_figures_benchmarks():
+    import importlib
+    import inspect
+
+    import benchmarks
+    import paper_figures
+
+    mods = [f"proofs_numeric.{n}" for n in proofs_numeric.CLAIMS]
+    mods += [f"paper_figures.{n}" for n in paper_figures.FIGURES]
+    mods += [f"benchmarks.{n}" for n in benchmarks.modules()]
+    for name in mods:
+        params = list(inspect.signature(importlib.import_module(name).main).parameters.values())
+        head = [(p.name, p.default) for p in params[:3]]
+        assert head == [("out_dir", None), ("quick", False), ("verbose", True)], name
+        assert all(p.kind == p.KEYWORD_ONLY for p in params[3:]), name  # extras by keyword
+    assert len(mods) >= 15
+
+
+def test_every_claim_module_names_its_paper_claims():
+    for name in proofs_numeric.CLAIMS:
+        assert proofs_numeric.paper_claims(name)
+    with pytest.raises(ValueError, match="no entry in proofs_numeric.PAPER_CLAIMS"):
+        proofs_numeric.paper_claims("claim_99_unknown")
+
+
+def test_claim_main_writes_rows_to_out_dir(tmp_path):
+    from proofs_numeric import claim_3_rkbs_pair
+
+    rows = claim_3_rkbs_pair.main(out_dir=tmp_path, quick=True, verbose=False)
+    payload = json.loads((tmp_path / "claim_3_rkbs_pair.json").read_text())
+    assert payload["n_checks"] == len(rows) > 0
+    assert [r["setting"] for r in payload["results"]] == [r.setting for r in rows]
+
+
+def test_certificate_rows_carry_structured_parts():
+    """Rows are selected by ``part``/``labels``, never by parsing the setting text."""
+    import numpy as np
+
+    from rkbs.machines import BinaryKernelMachine
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((8, 3)), rng.standard_normal((7, 3))
+    Z = rkbs.binary_targets("squared", 8, 7, rng)
+    feats = rkbs.feature_family("EDP/Taylor", 3, rng)
+    mach = BinaryKernelMachine(feats, p=1.5, coupling="additive", loss="squared", lam_x=0.1,
+                               lam_y=0.1, solver="torch", seed=0).fit(X, Y, Z)
+    cert = rkbs.certify(mach, negative_controls=True, setting="s")
+    parts = {r.part for r in cert.rows}
+    assert {"span residual", "coefficients", "function space", "reconstruction", "KKT",
+            "whole certificate"} <= parts
+    points = {r.labels["point"] for r in cert.rows}
+    assert points == {"optimum", "perturbed", "0.9·optimum"}
+    for r in cert.rows:
+        assert r.negative_control == (r.labels["point"] != "optimum") or r.part == "span residual"
+        if r.part not in ("KKT", "whole certificate"):
+            assert r.labels["side"] in ("X", "Y")
+    # JSON round trip keeps the structure
+    r0 = cert.rows[0]
+    assert rkbs.CheckResult.from_dict(r0.to_dict()) == r0
+
+
+# ------------------------------------------------------------------ make gpu-check
+def test_gpu_check_refuses_without_cuda(capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    from benchmarks import gpu_check
+
+    assert gpu_check.cli(["--out", "unused"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no CUDA device" in err[0] and "--dry-run" in err[0]
+    assert gpu_check.cli(["--dry-run", "--update-record"]) == 2
+    assert "refuses --dry-run" in capsys.readouterr().err
+    assert not Path("unused").exists()  # refused before creating anything
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_writes_every_table(tmp_path, monkeypatch):
+    """The GPU script end to end on the CPU (tiny sizes); the record is not touched."""
+    import benchmarks
+    from benchmarks import gpu_check
+
+    record = benchmarks.RESULTS / "gpu.md"
+    before = record.read_bytes() if record.exists() else None
+    parts = gpu_check.main(tmp_path, dry_run=True, verbose=False, run_tests=False)
+    text = (tmp_path / "gpu.md").read_text()
+    for head in ("Attention, forward + backward", "Newton solver", "Dual pair-operator",
+                 "Training throughput", "Dry run on the CPU"):
+        assert head in text
+    # the CPU reference and the "GPU" pass (the CPU here) agree: same device, same seed
+    assert all(r["pred_diff"] == 0.0 for r in parts["newton"])
+    assert all(r["score_diff"] == 0.0 for r in parts["dual"])
+    assert (record.read_bytes() if record.exists() else None) == before

@@ -217,18 +217,24 @@ def _summary(results: Sequence[CheckResult]) -> list[tuple[str, int, int, int, i
 
 
 def format_summary(results: Sequence[CheckResult], *, title: str | None = None,
-                   width: int | None = TABLE_WIDTH) -> str:
+                   width: int | None = TABLE_WIDTH,
+                   paper: Mapping[str, str] | None = None) -> str:
     """Plain-text table with one line per claim, then every failed row in full.
 
-    Columns: claim, checks (rows), controls caught (of the claim's negative controls),
-    failed rows, verdict.
+    Columns: claim, [paper claim,] checks (rows), controls caught (of the claim's negative
+    controls), failed rows, verdict. ``paper`` maps a row's ``claim`` text to the paper's
+    claim numbers (a "paper" column is added when given).
     """
     summ = _summary(results)
     head = ("claim", "checks", "controls caught", "failed", "verdict")
     body = [(c, str(n), f"{caught}/{neg}", str(f), v) for c, n, neg, caught, f, v in summ]
-    w = [max([len(head[i])] + [len(b[i]) for b in body]) for i in range(5)]
+    if paper is not None:
+        head = (head[0], "paper", *head[1:])
+        body = [(b[0], paper.get(b[0], "?"), *b[1:]) for b in body]
+    nc = len(head)
+    w = [max([len(head[i])] + [len(b[i]) for b in body]) for i in range(nc)]
     if width is not None:
-        w[0] = max(min(w[0], width - sum(w[1:]) - 2 * 4), 12)
+        w[0] = max(min(w[0], width - sum(w[1:]) - 2 * (nc - 1)), 12)
     lines = [title] if title else []
     lines.append("  ".join(h.ljust(x) for h, x in zip(head, w)).rstrip())
     lines.append("  ".join("-" * x for x in w))

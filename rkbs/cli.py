@@ -302,7 +302,7 @@ def _cmd_train(args) -> int:
 
     args.out = str(check_output_dir(
         args.out or f"runs/{args.task}-{args.kernel}-seed{args.seed}",
-        what="training folder (--out)"))
+        what="training folder (--out)", create=False))  # made when training starts
     try:
         train_from_cli(args)
     except (KeyboardInterrupt, _Terminated):

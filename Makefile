@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: verify verify-quick test lint figures bench clean
+.PHONY: verify verify-quick test lint figures bench bench-record gpu-check gpu-check-dry clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,8 +29,22 @@ lint: $(STAMP)
 figures: $(STAMP)
 	$(BIN)/rkbs figures --out figures
 
+# Tables into ./bench-out (scratch, ignored by git); the committed record is untouched.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/rkbs bench
+
+# Full run that replaces the record (BENCHMARKS.md, benchmarks/results/*.md).
+bench-record: $(STAMP)
+	$(BIN)/rkbs bench --update-record
+
+# On a machine with a CUDA GPU: every CUDA test (pytest -m cuda) and the GPU tables
+# (< 8 min), written to benchmarks/results/gpu.md and BENCHMARKS.md. Refuses without CUDA.
+gpu-check: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu_check --update-record
+
+# The same script on the CPU with tiny sizes (tests the script; writes bench-out/gpu.md).
+gpu-check-dry: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu_check --dry-run
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info bench-out .rkbs-cache

@@ -8,7 +8,7 @@ beside the numbers behind it (CSV and/or JSON).
 from __future__ import annotations
 
 import csv
-import json
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,10 +16,19 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from rkbs import OKABE_ITO
+from rkbs import OKABE_ITO, _io
 
 __all__ = ["OKABE_ITO", "MARKERS", "new_figure", "save_figure", "style", "write_csv",
-           "write_json"]
+           "write_json", "finished_figure", "mark_figure_finished", "figure_dir"]
+
+#: Output folder of a figure script called with ``out_dir=None``.
+DEFAULT_DIR = "figures"
+
+
+def figure_dir(out_dir=None) -> Path:
+    """The figure scripts' output folder: ``out_dir``, or ``figures/`` when None (created)."""
+    return _io.check_output_dir(DEFAULT_DIR if out_dir is None else out_dir,
+                                what="figure folder")
 
 #: Markers that tell series apart in greyscale print.
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
@@ -64,7 +73,8 @@ def save_figure(fig, out_dir, name: str) -> list[str]:
         p = out / f"{name}.{ext}"
         # no creation date / software stamp: files are byte-stable for fixed seeds
         meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
-        fig.savefig(p, metadata=meta, **kw)
+        with _io.atomic_write(p, "wb") as fh:  # never a half-written image
+            fig.savefig(fh, format=ext, metadata=meta, **kw)
         paths.append(str(p))
     return paths
 
@@ -82,28 +92,48 @@ def write_csv(rows: Sequence[dict], path) -> str:
     rows = list(rows)
     if not rows:
         raise ValueError(f"no rows to write to {path}")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: _plain(v) for k, v in r.items()})
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _plain(v) for k, v in r.items()})
+    with _io.atomic_write(path, newline="") as fh:
+        fh.write(buf.getvalue())
     return str(path)
 
 
 def write_json(obj, path) -> str:
-    """Write a JSON-serializable object (numpy scalars/arrays converted)."""
+    """Write a JSON-serializable object (numpy scalars/arrays converted), atomically."""
+    return _io.write_json(path, obj)
 
-    def conv(o):
-        if isinstance(o, np.ndarray):
-            return [conv(x) for x in o.tolist()]
-        if isinstance(o, dict):
-            return {str(k): conv(v) for k, v in o.items()}
-        if isinstance(o, list | tuple):
-            return [conv(x) for x in o]
-        return _plain(o)
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(conv(obj), fh, indent=2)
-    return str(path)
+_MARKERS_DIR = ".rkbs-figures"
+
+
+def _marker(out_dir, module: str) -> Path:
+    return Path(out_dir) / _MARKERS_DIR / f"{module}.json"
+
+
+def finished_figure(out_dir, module: str, quick: bool) -> dict | None:
+    """The stored summary of figure ``module`` if it was completed in this mode, else None.
+
+    A figure counts as finished when its marker (written by :func:`mark_figure_finished`
+    after the figure script returned) names the same mode and every file it lists exists.
+    """
+    p = _marker(out_dir, module)
+    if not p.exists():
+        return None
+    d = _io.read_json(p, what="figure marker", hint="delete it or rerun with --force")
+    if d.get("mode") != ("quick" if quick else "full"):
+        return None
+    files = d.get("summary", {}).get("files", [])
+    if not files or not all(Path(f).exists() for f in files):
+        return None
+    return d["summary"]
+
+
+def mark_figure_finished(out_dir, module: str, quick: bool, summary: dict) -> None:
+    """Record that figure ``module`` finished in this mode (atomically, after its files)."""
+    _io.write_json(_marker(out_dir, module), {"module": module,
+                                              "mode": "quick" if quick else "full",
+                                              "summary": summary})

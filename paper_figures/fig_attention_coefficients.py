@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from paper_figures._common import new_figure, save_figure, style, write_csv, write_json
+from paper_figures._common import figure_dir, new_figure, save_figure, style, write_csv, write_json
 
 NAME = "attention_coefficients"
 
 
-def main(out_dir, quick: bool = False) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
     from rkbs.attention.compare import fit_head, operator_alignment, planted_bilinear, score_maps
     from rkbs.features import LinearFeatures
     from rkbs.kernels import LinearKernel

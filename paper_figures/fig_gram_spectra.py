@@ -13,12 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 import rkbs
-from paper_figures._common import new_figure, save_figure, style, write_csv, write_json
+from paper_figures._common import figure_dir, new_figure, save_figure, style, write_csv, write_json
 
 NAME = "gram_spectra"
 
 
-def main(out_dir, quick: bool = False) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
     n, d = (60, 8) if quick else (200, 16)
     rng = np.random.default_rng(0)
     W_Q = rng.normal(size=(d, d)) / np.sqrt(d)

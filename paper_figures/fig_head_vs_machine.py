@@ -33,6 +33,7 @@ import numpy as np
 from paper_figures._common import (
     MARKERS,
     OKABE_ITO,
+    figure_dir,
     new_figure,
     save_figure,
     style,
@@ -113,7 +114,8 @@ def plot_rows(rows, lams, spectra=None):
     return fig
 
 
-def main(out_dir, quick: bool = False) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
     from rkbs.attention.compare import compare_head, comparison_features
 
     cfg = _config(quick)

@@ -23,7 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from paper_figures._common import OKABE_ITO, new_figure, save_figure, style, write_csv, write_json
+from paper_figures._common import (
+    OKABE_ITO,
+    figure_dir,
+    new_figure,
+    save_figure,
+    style,
+    write_csv,
+    write_json,
+)
 
 NAME = "kernel_variants"
 STORED_RUNS = Path(__file__).resolve().parent / "data" / "kernel_variants_runs.json"
@@ -37,7 +45,8 @@ def _family(k: str) -> int:
     return 3 if k in ("poly2", "elu") else 0
 
 
-def main(out_dir, quick: bool = False, *, rerun: bool = False, results_json=None) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True, *, rerun: bool = False, results_json=None) -> dict:
+    out_dir = figure_dir(out_dir)
     from rkbs.attention.experiment import (
         kernel_variant_stats,
         kernel_variant_table,

@@ -14,12 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 import rkbs
-from paper_figures._common import new_figure, save_figure, style, write_csv, write_json
+from paper_figures._common import figure_dir, new_figure, save_figure, style, write_csv, write_json
 
 NAME = "random_feature_errors"
 
 
-def main(out_dir, quick: bool = False) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
     d = 8
     Ds = [8, 32, 128] if quick else [8, 32, 128, 512, 2048]
     n_draws = 60 if quick else 300

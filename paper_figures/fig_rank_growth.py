@@ -15,12 +15,13 @@ import numpy as np
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 import rkbs
-from paper_figures._common import new_figure, save_figure, style, write_csv, write_json
+from paper_figures._common import figure_dir, new_figure, save_figure, style, write_csv, write_json
 
 NAME = "rank_growth"
 
 
-def main(out_dir, quick: bool = False) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
     d = 3
     ns = (5, 10, 20, 40, 80) if quick else (5, 10, 20, 40, 80, 160, 320)
     rng = np.random.default_rng(1)

@@ -20,6 +20,7 @@ import rkbs
 from paper_figures._common import (
     MARKERS,
     OKABE_ITO,
+    figure_dir,
     new_figure,
     save_figure,
     style,
@@ -32,15 +33,6 @@ _FAMILY = {"EDP (Taylor, N=3)": "EDP/Taylor", "RBF (RFF, D=48)": "RBF/RFF"}
 PARTS = ("span residual", "coefficients", "function space", "reconstruction", "KKT")
 
 
-def _part(setting: str) -> str:
-    for p in PARTS:
-        if p in setting:
-            return p
-    raise ValueError(f"unknown certificate part in {setting!r}")
-
-
-
-
 def _grid(quick):
     if quick:
         return [("EDP (Taylor, N=3)", 1.5, "squared"), ("RBF (RFF, D=48)", 3.0, "logistic"),
@@ -49,7 +41,8 @@ def _grid(quick):
             for p in (1.25, 1.5, 2.0, 3.0, 4.0) for loss in ("squared", "logistic", "softmax")]
 
 
-def main(out_dir, quick: bool = False) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
     from rkbs.machines import BinaryKernelMachine
 
     rng = np.random.default_rng(5)
@@ -65,13 +58,13 @@ def main(out_dir, quick: bool = False) -> dict:
                                    lam_y=0.1, solver="torch", seed=k).fit(X, Y, Z)
         cert = rkbs.certify(mach, negative_controls=True, setting=label)
         for r in cert.rows:
-            if "whole certificate" in r.setting:  # a summary of the parts, not a part
+            if r.part == "whole certificate":  # a summary of the parts, not a part
                 continue
-            kind = ("perturbed" if "[perturbed" in r.setting
-                    else "0.9·optimum" if "[0.9·optimum]" in r.setting else "optimum")
-            side = "X" if "X side" in r.setting else "Y" if "Y side" in r.setting else "-"
+            if r.part not in PARTS:
+                raise ValueError(f"unknown certificate part {r.part!r} of row {r.setting!r}")
             rows.append({"setting": label, "index": k, "kernel": kname, "p": p, "loss": loss,
-                         "kind": kind, "part": _part(r.setting), "side": side,
+                         "kind": r.labels["point"], "part": r.part,
+                         "side": r.labels.get("side", "-"),
                          "measured": r.measured, "tolerance": r.tolerance,
                          "ratio": r.measured / r.tolerance,
                          "negative_control": r.negative_control, "passed": r.passed})

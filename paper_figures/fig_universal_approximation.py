@@ -16,6 +16,7 @@ import numpy as np
 from paper_figures._common import (
     MARKERS,
     OKABE_ITO,
+    figure_dir,
     new_figure,
     save_figure,
     style,
@@ -32,7 +33,8 @@ def loglog_fit(x, y) -> float:
     return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
 
 
-def main(out_dir, quick: bool = False) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
     sizes = [(4, 1), (8, 2), (16, 4), (32, 8)] + ([] if quick else [(64, 16)])
     max_iter = 100 if quick else 1000
     targets = approximation_targets()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from proofs_numeric import save_results
 from rkbs.features import (
     TaylorFeatures,
 )
@@ -55,7 +56,7 @@ def _grid(quick):
             if not (f == "polynomial/exact" and c == "product")]
 
 
-def main(quick: bool = True, verbose: bool = True):
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list:
     """Run the representer checks; returns a list of CheckResult rows."""
     from tqdm.auto import tqdm
 
@@ -126,7 +127,7 @@ def main(quick: bool = True, verbose: bool = True):
     results.extend(rows)
     if verbose:
         print(format_table(results, title="Claim 4: representer theorem in RKBS pairs"))
-    return results
+    return save_results(__name__, results, out_dir)
 
 
 if __name__ == "__main__":  # pragma: no cover

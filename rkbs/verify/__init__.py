@@ -8,10 +8,14 @@ from rkbs.verify.report import (
     all_passed,
     check,
     claims_markdown,
+    format_summary,
     format_table,
+    rows_markdown,
+    verdict_text,
     write_json,
 )
 
-__all__ = ["CheckResult", "all_passed", "check", "claims_markdown", "format_table", "write_json", "Certificate",
+__all__ = ["CheckResult", "all_passed", "check", "claims_markdown", "format_summary",
+           "format_table", "rows_markdown", "verdict_text", "write_json", "Certificate",
            "certify", "certify_point", "default_heldout", "DuplicatedFeatures",
            "p1_counterexample", "FEATURE_FAMILIES", "binary_targets", "feature_family"]

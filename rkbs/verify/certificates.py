@@ -34,7 +34,7 @@ against the same tolerances: it must fail (built-in negative controls).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -130,10 +130,10 @@ def _side_parts(machine, side, c, sg, acc, H_other, H_own, claim, setting, label
         rows.append(CheckResult(
             claim, f"{st}: span", float(span), float(tol_span), "<=", False, False,
             "VACUOUS: rank Φ = D, every vector is in the span; this part carries no "
-            "information (use D > m)"))
+            "information (use D > m)", part="span residual", labels={"side": label}))
     else:
         rows.append(check(claim, f"{st}: span residual of ι({name}*)", span, tol_span,
-                          note="tol = 2·E + lstsq round-off, E = 2ρ/(1−ρ) from the solver's ρ"))
+                          part="span residual", labels={"side": label}, note="tol = 2·E + lstsq round-off, E = 2ρ/(1−ρ) from the solver's ρ"))
     # 2. coefficients
     nxi = np.linalg.norm(xi)
     coef = np.linalg.norm(xh - xi) / nxi
@@ -144,7 +144,8 @@ def _side_parts(machine, side, c, sg, acc, H_other, H_own, claim, setting, label
         # ‖ξ̂ − ξ‖ ≤ ‖e‖/σ_min; lstsq forward error ~ eps·cond (×10·√m)
         tol_coef = _SAFETY * E * ni / smin / nxi + 10 * _EPS * cond * math.sqrt(m)
         note = f"tol = 2·E‖ι‖/(σ_min‖ξ‖) + 10·eps·cond·√m, cond(Φ)={cond:.2g}"
-    rows.append(check(claim, f"{st}: coefficients ξ̂ vs closed-form ξ", coef, tol_coef, note=note))
+    rows.append(check(claim, f"{st}: coefficients ξ̂ vs closed-form ξ", coef, tol_coef, note=note,
+                      part="coefficients", labels={"side": label}))
     # 3. function space on held-out points of the other domain
     fit_own = machine.X_fit_ if side == "x" else machine.Y_fit_
     if side == "x":
@@ -163,7 +164,7 @@ def _side_parts(machine, side, c, sg, acc, H_other, H_own, claim, setting, label
     ro += 10 * _EPS * (np.abs(Phi_o) @ np.abs(iota)).max()
     tol_fs = (_SAFETY * np.linalg.norm(Phi_o, axis=1).max() * E * ni + ro) / sup
     rows.append(check(claim, f"{st}: function space ι({name}*) = Σ ξ κ on held-out points",
-                      fs, tol_fs, note=f"{kname}; tol = 2·max‖Φ(y)‖·E‖ι‖ + 10·eps sums"))
+                      fs, tol_fs, part="function space", labels={"side": label}, note=f"{kname}; tol = 2·max‖Φ(y)‖·E‖ι‖ + 10·eps sums"))
     # 4. reconstruction from ξ and the one scalar ‖c‖
     theta = Phi.T @ xi
     k = rc - 1.0
@@ -181,7 +182,7 @@ def _side_parts(machine, side, c, sg, acc, H_other, H_own, claim, setting, label
     ro = 10 * _EPS * (np.abs(Phi_h) @ np.abs(c)).max() * (1 + k) * math.sqrt(m)
     tol_rec = (_SAFETY * np.linalg.norm(Phi_h, axis=1).max() * N * dlt + ro) / supf
     rows.append(check(claim, f"{st}: reconstruction of {name}* from ξ and ‖{name}*‖", rec,
-                      tol_rec, note=f"exponent {k:g}; Lipschitz/Hölder bound from E"))
+                      tol_rec, part="reconstruction", labels={"side": label}, note=f"exponent {k:g}; Lipschitz/Hölder bound from E"))
     det.update(rank=rank, D=D, m=m, sigma_min=float(smin), cond=float(cond), xi=xi,
                xi_hat=xh, span=float(span), coef=float(coef), function_space=float(fs),
                reconstruction=float(rec), vacuous=vacuous)
@@ -239,13 +240,12 @@ def certify_point(machine, w, v=None, *, X_heldout=None, Y_heldout=None, accurac
     n_terms = machine.Z_.size + sum(machine.Phi_X_.shape)
     floor = 10 * _EPS * math.sqrt(n_terms)  # round-off of the gradient sums, ×10
     rows.append(check(claim, f"{setting}: KKT relative first-order residual", res["joint"],
-                      10 * acc["joint"] + floor,
+                      10 * acc["joint"] + floor, part="KKT",
                       note="tol = 10·(solver's reported residual) + 10·eps·√(terms)"))
     details["residuals"] = res
     if negative_control:
-        rows = [CheckResult(r.claim, r.setting, r.measured, r.tolerance, r.relation,
-                            (not (r.measured <= r.tolerance)) and not math.isnan(r.measured),
-                            True, r.note) for r in rows]
+        rows = [replace(r, negative_control=True, passed=(not (r.measured <= r.tolerance))
+                        and not math.isnan(r.measured)) for r in rows]
     status = "vacuous" if vac else ("certified" if all(r.passed for r in rows) else "failed")
     return Certificate(status, acc, rows, details)
 
@@ -253,6 +253,10 @@ def certify_point(machine, w, v=None, *, X_heldout=None, Y_heldout=None, accurac
 def _one_sided_parts(machine, c, sg, acc, Xh, claim, setting):
     """One-sided machines: κ(x_i, ·) is a function on Y = X's key side; use Xh as keys."""
     return _side_parts(machine, "x", c, sg, acc, Xh, Xh, claim, setting, "X")
+
+
+def _at(r: CheckResult, point: str) -> CheckResult:
+    return replace(r, labels={**r.labels, "point": point})
 
 
 def certify(machine, X_heldout=None, Y_heldout=None, *, negative_controls: bool = False,
@@ -300,6 +304,9 @@ def certify(machine, X_heldout=None, Y_heldout=None, *, negative_controls: bool 
                            None if machine.v_ is None else 0.9 * machine.v_,
                            X_heldout=X_heldout, Y_heldout=Y_heldout, accuracy=cert.accuracy,
                            claim=claim, setting=f"{base} [0.9·optimum]", negative_control=True)
+    # which point each row assesses, as a structured label (no parsing of setting text)
+    pert.rows = [_at(r, "perturbed") for r in pert.rows]
+    nonopt.rows = [_at(r, "0.9·optimum") for r in nonopt.rows]
     # A part whose tolerance is coarser than the perturbation (the reconstruction part's
     # Hölder bound ∝ E^{1/(r-1)} for large r) cannot resolve it: asking that row to fail
     # would be a wrong negative control. Such rows are kept in the details; the
@@ -311,15 +318,16 @@ def certify(machine, X_heldout=None, Y_heldout=None, *, negative_controls: bool 
     rows = list(resolvable)
     rows.append(check(claim, f"{base} [perturbed {perturbation:g}]: whole certificate, "
                       "max part measured/tolerance", ratio, 1.0, negative_control=True,
+                      part="whole certificate", labels={"point": "perturbed"},
                       note="the perturbed point must fail at least one part"))
     for r in nonopt.rows:
         if "span residual" in r.setting:
             rows.append(check(r.claim, r.setting + " (scale invariant: must still hold)",
-                              r.measured, r.tolerance,
+                              r.measured, r.tolerance, part=r.part, labels=r.labels,
                               note="ι(0.9w) = ι(w): the span part alone cannot see this"))
         else:
             rows.append(r)
-    cert.rows = cert.rows + rows
+    cert.rows = [_at(r, "optimum") for r in cert.rows] + rows
     cert.details["negative_controls"] = {
         "perturbed": pert.details, "nonoptimal": nonopt.details,
         "perturbed_unresolvable_parts": [(r.setting, r.measured, r.tolerance) for r in unresolved],

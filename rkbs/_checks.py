@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from rkbs._backend import is_torch_array, namespace
+from rkbs._backend import is_torch_array, namespace, to_numpy
 
 __all__ = [
+    "available_memory",
+    "check_allocation",
     "check_array",
+    "check_finite_result",
+    "check_max_memory",
+    "format_bytes",
+    "format_number",
+    "memory_limit",
     "check_pair_arrays",
     "check_exponent",
     "check_positive",
@@ -38,13 +49,24 @@ def check_array(X: Any, name: str = "X", *, ndim: int = 2, allow_nonfinite: bool
         On wrong number of dimensions, empty arrays, or NaN/inf entries.
     """
     if is_torch_array(X):
+        if X.is_complex():
+            raise TypeError(f"{name} must be a real array, got a complex tensor ({X.dtype})")
         if not X.is_floating_point():
             X = X.double()
     else:
-        X = np.asarray(X)
+        if isinstance(X, str | bytes) or X is None:
+            raise TypeError(f"{name} must be an array of numbers, got {X!r:.60}")
+        try:
+            X = np.asarray(X)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
         if X.dtype == object:
             raise ValueError(f"{name} must be a numeric array, got dtype=object")
-        if not np.issubdtype(X.dtype, np.floating):
+        if np.issubdtype(X.dtype, np.complexfloating):
+            raise TypeError(f"{name} must be a real array, got dtype={X.dtype}")
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+            raise TypeError(f"{name} must be an array of numbers, got dtype={X.dtype}")
+        if not np.issubdtype(X.dtype, np.floating) or X.dtype == np.float16:
             X = X.astype(np.float64)
     if X.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {tuple(X.shape)}")
@@ -128,3 +150,177 @@ def check_random_state(seed: Any) -> np.random.Generator:
     if seed is None or isinstance(seed, numbers.Integral | np.random.SeedSequence):
         return np.random.default_rng(seed)
     raise ValueError(f"seed must be None, an int or a numpy Generator, got {seed!r}")
+
+
+# ------------------------------------------------------------------ memory guards
+#: Process-wide override of the memory limit (bytes); None = the machine's free memory.
+_MAX_MEMORY: float | None = None
+#: Allocations up to this size are not checked against the free memory (64 MiB).
+_SMALL_ALLOCATION = 2**26
+
+
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can use now, or ``None`` if unknown.
+
+    ``MemAvailable`` from ``/proc/meminfo`` (Linux: free memory plus reclaimable page
+    cache, the kernel's own estimate of what can be allocated without swapping); else
+    :func:`psutil.virtual_memory` if psutil is installed; else ``None``.
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:  # pragma: no cover - non-Linux
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # pragma: no cover
+        return None
+
+
+def format_bytes(nbytes: float) -> str:
+    """Human-readable byte count: ``format_bytes(4.6e9) == '4.6 GB'`` (powers of 1000)."""
+    n = float(nbytes)
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1000.0
+    return f"{n:.3g} PB"  # pragma: no cover
+
+
+def check_max_memory(max_memory: Any, name: str = "max_memory") -> float | None:
+    """Validate a memory limit: ``None`` (free memory), a positive byte count, or ``inf``."""
+    if max_memory is None:
+        return None
+    if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real):
+        raise ValueError(f"{name} must be None or a number of bytes, got {max_memory!r}")
+    v = float(max_memory)
+    if math.isnan(v) or v <= 0:
+        raise ValueError(f"{name} must be a positive number of bytes (or inf), got {max_memory!r}")
+    return v
+
+
+@contextmanager
+def memory_limit(max_memory: float | None) -> Iterator[None]:
+    """Set the default memory limit of every guard inside the block (bytes, inf, or None).
+
+    ``with memory_limit(math.inf): ...`` switches the guards off; ``memory_limit(2e9)``
+    refuses any single allocation above 2 GB. A ``max_memory=`` argument given to a
+    constructor or function still takes precedence.
+    """
+    global _MAX_MEMORY
+    old = _MAX_MEMORY
+    _MAX_MEMORY = check_max_memory(max_memory)
+    try:
+        yield
+    finally:
+        _MAX_MEMORY = old
+
+
+def check_allocation(nbytes: float, what: str, max_memory: float | None = None) -> int:
+    r"""Refuse an allocation of ``nbytes`` before it is made, if it cannot fit.
+
+    The limit is ``max_memory`` if given, else the process-wide limit of
+    :func:`memory_limit` (or the environment variable ``RKBS_MAX_MEMORY``, in bytes),
+    else :func:`available_memory`. Every constructor and function of :mod:`rkbs` that
+    allocates from a user-given size (feature counts, Taylor and polynomial degrees,
+    Gram matrices, attention weights of shape batch × L × S) calls this first, so a size
+    that cannot fit fails in microseconds with a message instead of swapping or being
+    killed by the operating system.
+
+    Parameters
+    ----------
+    nbytes : float
+        Estimated size of the largest allocation (Python ints of any size allowed).
+    what : str
+        What is being allocated, with the sizes that determine it (used in the message).
+    max_memory : float, optional
+        Limit in bytes for this call; ``math.inf`` disables the check.
+
+    Returns
+    -------
+    int
+        ``nbytes`` rounded up.
+
+    Raises
+    ------
+    ValueError
+        When ``nbytes`` exceeds the limit; the message states both and the free memory.
+    """
+    limit = check_max_memory(max_memory)
+    source = "max_memory"
+    if limit is None and _MAX_MEMORY is not None:
+        limit, source = _MAX_MEMORY, "the memory_limit() in effect"
+    if limit is None and os.environ.get("RKBS_MAX_MEMORY"):
+        limit = check_max_memory(float(os.environ["RKBS_MAX_MEMORY"]), "RKBS_MAX_MEMORY")
+        source = "RKBS_MAX_MEMORY"
+    if limit is None and nbytes <= _SMALL_ALLOCATION:
+        return int(math.ceil(nbytes))  # always fits: skip reading /proc/meminfo
+    free = available_memory()
+    if limit is None:
+        if free is None:
+            return int(math.ceil(nbytes))
+        limit, source = float(free), "the free memory"
+    if nbytes > limit:
+        free_txt = "unknown" if free is None else format_bytes(free)
+        where = (f"the free memory of this machine ({free_txt})" if source == "the free memory"
+                 else f"{source} ({format_bytes(limit)}; free memory of this machine: "
+                 f"{free_txt})")
+        raise ValueError(
+            f"{what} would need {format_bytes(nbytes)} of memory, more than {where}. Reduce "
+            "the size, or pass max_memory=<bytes> (math.inf disables this check) if you "
+            "know it fits"
+        )
+    return int(math.ceil(nbytes))
+
+
+def itemsize(dtype: Any) -> int:
+    """Bytes per element of a numpy or torch dtype (8 for unknown)."""
+    try:
+        return int(np.dtype(dtype).itemsize)
+    except TypeError:
+        return int(getattr(dtype, "itemsize", 8))
+
+
+# ------------------------------------------------------------- results and output
+def check_finite_result(out, what: str, hint: str, *, stacklevel: int = 3):
+    """Warn (RuntimeWarning) when ``out`` has inf/NaN entries; return ``out`` unchanged.
+
+    Used where a correct float computation can still overflow (``exp`` of a large
+    exponent): the warning says what overflowed and ``hint`` says what to do instead
+    (usually: the log-domain method).
+    """
+    xp = namespace(out)
+    bad = ~xp.isfinite(out)
+    if bool(xp.any(bad)):
+        k = int(np.count_nonzero(to_numpy(bad)))
+        total = 1
+        for s in out.shape:
+            total *= int(s)
+        warnings.warn(
+            f"{what}: {k} of {total} entries overflowed to inf or are NaN "
+            f"(dtype {out.dtype}). {hint}",
+            RuntimeWarning,
+            stacklevel=stacklevel,
+        )
+    return out
+
+
+def format_number(x: Any, spec: str = ".3g") -> str:
+    """Format a number for a printed table, never as ``-0``.
+
+    ``format(x, spec)`` except that a result that reads as zero loses its sign
+    (``format_number(-1e-9, ".3f") == "0.000"``, ``format_number(-0.0) == "0"``);
+    NaN and infinities print as ``nan``, ``inf``, ``-inf``.
+    """
+    s = format(x, spec)
+    if s.startswith("-"):
+        try:
+            if float(s) == 0.0:
+                return s[1:]
+        except ValueError:
+            pass
+    return s

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rkbs._checks import check_int
+from rkbs._checks import check_allocation, check_int
 from rkbs.features import (
     FeaturePair,
     PolynomialFeatures,
@@ -251,6 +251,8 @@ def kernel_attention(q, k, v, kernel: BinaryKernel, *, causal: bool = False,
         that exponentiate (log space), :math:`\kappa_{ij}/\sum_j \kappa_{ij}` otherwise.
     """
     _check_qkv(q, k, v, causal)
+    check_allocation(3 * q[..., 0].numel() * k.shape[-2] * q.element_size(),
+                     f"attention weights of shape {(*q.shape[:-1], k.shape[-2])}")
     why = _why_negative(kernel)
     if why:
         raise ValueError(f"cannot use this kernel as attention weights: {why}")
@@ -338,6 +340,8 @@ def feature_attention(q, k, v, features: FeaturePair, *, causal: bool = False,
     if why:
         raise ValueError(f"cannot use these features as attention weights: {why}")
     features._ensure_fitted(q.shape[-1])
+    features._check_rows(q[..., 0].numel() + k[..., 0].numel(), q.shape[-1], q.dtype,
+                         what="attention features")
     fq, fk = _stable_features(features, q, k, key_padding_mask)  # (..., L, D), (..., S, D)
     fq, fk = fq.to(v.dtype), fk.to(v.dtype)
     if not causal:

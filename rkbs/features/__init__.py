@@ -1,4 +1,4 @@
-"""Feature pairs (Φ_X, Φ_Y) reproducing or approximating binary kernels (MATH.md §2)."""
+"""Feature pairs (Φ_X, Φ_Y) reproducing or approximating binary kernels."""
 
 from rkbs.features.base import FeaturePair
 from rkbs.features.error import (
@@ -24,7 +24,7 @@ from rkbs.features.exact import (
     homogeneous_monomials,
     monomial_exponents,
 )
-from rkbs.features.nystrom import NystromFeatures
+from rkbs.features.nystrom import NystromFeatures, NystromRankWarning
 from rkbs.features.random import (
     HyperbolicRandomFeatures,
     PositiveRandomFeatures,
@@ -43,6 +43,7 @@ __all__ = [
     "HyperbolicRandomFeatures",
     "LinearFeatures",
     "NystromFeatures",
+    "NystromRankWarning",
     "PolynomialFeatures",
     "PositiveRandomFeatures",
     "RandomFeatureAccuracyWarning",

@@ -1,4 +1,4 @@
-r"""Random feature pairs: unbiased Monte-Carlo estimators of binary kernels (MATH.md §2).
+r"""Random feature pairs: unbiased Monte-Carlo estimators of binary kernels.
 
 Every class here draws its random parameters (projections ω, offsets, degrees, signs)
 with numpy from ``seed`` when :meth:`~rkbs.features.FeaturePair.fit` is called, and
@@ -39,7 +39,12 @@ import math
 import numpy as np
 
 from rkbs._backend import asarray_like, is_torch_array, namespace
-from rkbs._checks import check_int, check_pair_arrays, check_random_state
+from rkbs._checks import (
+    check_allocation,
+    check_int,
+    check_pair_arrays,
+    check_random_state,
+)
 from rkbs.features.base import FeaturePair
 from rkbs.kernels.base import BinaryKernel, EDPKernel, PolynomialKernel, RBFKernel
 
@@ -150,6 +155,10 @@ class RandomFeaturePair(FeaturePair):
     seed : int, numpy Generator or None
         Source of the random draws. An int redraws the *same* features on every
         :meth:`fit`; a Generator advances; ``None`` draws fresh entropy.
+    max_memory : float, optional
+        Memory limit (bytes) of the size guards (default the free memory): the random
+        parameters drawn by :meth:`fit` (e.g. the ``(D, d)`` projections) and each
+        ``(n, D)`` feature matrix are checked before they are allocated.
 
     Attributes
     ----------
@@ -163,8 +172,9 @@ class RandomFeaturePair(FeaturePair):
     auto_fit = False
     _kernel_type: type = BinaryKernel
     _paired: bool = False  # True: D/2 projections, D must be even
+    n_components = None  # set by __init__ (shadows FeaturePair.n_components)
 
-    def __init__(self, kernel, n_components: int, *, seed=None):
+    def __init__(self, kernel, n_components: int, *, seed=None, max_memory: float | None = None):
         types = self._kernel_type if isinstance(self._kernel_type, tuple) else (
             self._kernel_type,)
         if not isinstance(kernel, types):
@@ -172,8 +182,9 @@ class RandomFeaturePair(FeaturePair):
                 f"{type(self).__name__} approximates a "
                 f"{' or '.join(t.__name__ for t in types)}, got {type(kernel).__name__}"
             )
-        super().__init__(kernel)
-        self.n_components = check_int(n_components, "n_components", minimum=1)
+        super().__init__(kernel, max_memory=max_memory)
+        check_int(n_components, "n_components", minimum=1)
+        self.n_components = n_components
         if self._paired and self.n_components % 2:
             raise ValueError(
                 f"{type(self).__name__} builds features in pairs (D/2 projections): "
@@ -182,6 +193,17 @@ class RandomFeaturePair(FeaturePair):
         check_random_state(seed)  # validate early
         self.seed = seed
         self._cache: dict = {}
+        self._check_size_if_known()
+
+    def n_features_for(self, d: int) -> int:
+        return int(self.n_components)
+
+    def _n_projections(self) -> int:
+        return int(self.n_components) // 2 if self._paired else int(self.n_components)
+
+    def _state_bytes(self, d: int) -> int:
+        # projections (n_proj, d) and their transposed copy, float64
+        return 2 * self._n_projections() * d * 8
 
     # ------------------------------------------------------------- fitting
     def _fit_dim(self, d: int) -> None:
@@ -300,12 +322,12 @@ class RandomFourierFeatures(RandomFeaturePair):
     _kernel_type = RBFKernel
 
     def __init__(self, kernel: RBFKernel, n_components: int, *, variant: str = "cos_offset",
-                 seed=None):
+                 seed=None, max_memory: float | None = None):
         if variant not in ("cos_offset", "sincos"):
             raise ValueError(f"variant must be 'cos_offset' or 'sincos', got {variant!r}")
         self.variant = variant
         self._paired = variant == "sincos"
-        super().__init__(kernel, n_components, seed=seed)
+        super().__init__(kernel, n_components, seed=seed, max_memory=max_memory)
 
     def _draw(self, d, rng):
         n_freq = self.n_components // 2 if self._paired else self.n_components
@@ -358,9 +380,11 @@ class _EDPRandomFeatures(RandomFeaturePair):
     _kernel_type = EDPKernel
 
     def __init__(self, kernel: EDPKernel, n_components: int, *, orthogonal: bool = False,
-                 seed=None):
-        super().__init__(kernel, n_components, seed=seed)
-        self.orthogonal = bool(orthogonal)
+                 seed=None, max_memory: float | None = None):
+        super().__init__(kernel, n_components, seed=seed, max_memory=max_memory)
+        if not isinstance(orthogonal, bool | np.bool_):
+            raise ValueError(f"orthogonal must be True or False, got {orthogonal!r}")
+        self.orthogonal = orthogonal
 
     def _draw(self, d, rng):
         n_proj = self.n_components // 2 if self._paired else self.n_components
@@ -515,13 +539,21 @@ class RandomMaclaurinFeatures(SignedRandomFeaturePair):
 
     _kernel_type = (EDPKernel, PolynomialKernel)
 
-    def __init__(self, kernel: EDPKernel | PolynomialKernel, n_components: int, *, seed=None):
-        super().__init__(kernel, n_components, seed=seed)
+    def __init__(self, kernel: EDPKernel | PolynomialKernel, n_components: int, *, seed=None,
+                 max_memory: float | None = None):
+        super().__init__(kernel, n_components, seed=seed, max_memory=max_memory)
+
+    def _state_bytes(self, d: int) -> int:
+        # the degree draw is known only after drawing; checked again in _draw
+        return 2 * int(self.n_components) * 8
 
     def _draw(self, d, rng):
         D = self.n_components
         self.degrees_ = rng.geometric(0.5, size=D) - 1  # P(n) = 2^-(n+1), n >= 0
         n_max = int(self.degrees_.max())
+        check_allocation(2 * n_max * d * D * 8,
+                         f"the Rademacher vectors of {type(self).__name__}, shape "
+                         f"({n_max}, {d}, {D})", self.max_memory)
         a = maclaurin_coefficients(self.kernel, n_max)[self.degrees_]
         self.weights_ = np.sqrt(a * 2.0 ** (self.degrees_ + 1) / D)
         # Rademacher vectors, (n_max, d, D); factor l of feature r is used iff l < N_r

@@ -1,4 +1,4 @@
-"""Binary kernels κ(X, Y) -> (n, m) between queries and keys (MATH.md §1)."""
+"""Binary kernels κ(X, Y) -> (n, m) between queries and keys."""
 
 from rkbs.kernels.base import (
     BinaryKernel,

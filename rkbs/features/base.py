@@ -104,10 +104,9 @@ class FeaturePair:
                     f"invalid parameter {name!r} for {type(self).__name__}; valid: "
                     f"{', '.join(valid)}"
                 )
-        merged = {**self.get_params(), **params}
-        for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-            delattr(self, key)  # fitted state
-        self.__init__(**merged)
+        fresh = type(self)(**{**self.get_params(), **params})  # validates; self unchanged on error
+        self.__dict__.clear()  # fitted state goes with the old parameters
+        self.__dict__.update(fresh.__dict__)
         return self
 
     # ---------------------------------------------------------- size guards

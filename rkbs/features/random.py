@@ -63,6 +63,14 @@ __all__ = [
 _SAFE_LOG = 700.0
 
 
+def _safe_log(dtype) -> float:
+    """``_SAFE_LOG`` for ``dtype``: log of its largest finite value minus a margin of 9."""
+    name = str(dtype).replace("torch.", "")
+    if name in ("float32", "float16", "bfloat16"):
+        return float(np.log(np.finfo(np.float16 if name == "float16" else np.float32).max)) - 9.0
+    return _SAFE_LOG
+
+
 # --------------------------------------------------------------------- sampling
 def haar_orthogonal(d: int, seed=None) -> np.ndarray:
     r"""A Haar-distributed random orthogonal matrix of shape ``(d, d)``.
@@ -126,12 +134,13 @@ def _scale_by_log(S, M):
     :math:`\mathrm{sign}(S)\, e^{\log|S| + M}` (zeros of S stay exactly zero).
     """
     xp = namespace(S, M)
-    if float(xp.max(xp.abs(_stop_gradient(M)))) < _SAFE_LOG:
+    if float(xp.max(xp.abs(_stop_gradient(M)))) < _safe_log(M.dtype):
         return S * xp.exp(M)
     absS = xp.abs(S)
     safe = xp.where(absS > 0, absS, xp.ones_like(absS))
-    out = xp.sign(S) * xp.exp(xp.log(safe) + M)
-    return xp.where(absS > 0, out, xp.zeros_like(out))
+    logabs = xp.where(absS > 0, xp.log(safe) + M, xp.zeros_like(absS))
+    out = xp.sign(S) * xp.exp(logabs)  # sign(0) = 0 keeps zeros exactly zero
+    return out
 
 
 def _grad_free(*arrays) -> bool:

@@ -205,9 +205,10 @@ class BinaryKernel:
         L = self.log_from_qk(Q, K)  # a fresh array: safe to exponentiate in place
         if is_torch_array(L):
             return L.exp() if L.requires_grad else L.exp_()
-        if isinstance(L, np.ndarray) and L.flags.writeable:
-            return np.exp(L, out=L)
-        return namespace(L).exp(L)
+        with np.errstate(over="ignore"):  # __call__ warns with the log-domain hint
+            if isinstance(L, np.ndarray) and L.flags.writeable:
+                return np.exp(L, out=L)
+            return namespace(L).exp(L)
 
     def log_from_qk(self, Q, K):  # pragma: no cover - overridden
         """Log-kernel on mapped inputs; must return a *fresh* array (``from_qk``

@@ -24,6 +24,7 @@ __all__ = [
     "check_allocation",
     "check_array",
     "check_finite_result",
+    "check_finite_scalar",
     "check_max_memory",
     "format_bytes",
     "format_number",
@@ -127,6 +128,16 @@ def check_positive(value: Any, name: str, *, strict: bool = True) -> float:
     if not math.isfinite(v) or (v <= 0 if strict else v < 0):
         cond = "> 0" if strict else ">= 0"
         raise ValueError(f"{name} must be finite and {cond}, got {name}={value!r}")
+    return v
+
+
+def check_finite_scalar(value: Any, name: str) -> float:
+    """Validate a finite real scalar (any sign), e.g. an interval bound."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {name}={value!r}")
     return v
 
 

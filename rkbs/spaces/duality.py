@@ -1,4 +1,4 @@
-r"""ℓ^p norms and duality maps (MATH.md §2, "Duality maps").
+r"""ℓ^p norms and duality maps.
 
 For :math:`1 < p < \infty`, :math:`q^* = p/(p-1)` and :math:`w \ne 0`:
 

@@ -2,7 +2,7 @@ r"""The ℓ^p / ℓ^{q*} reproducing kernel Banach space pair over a feature pai
 
 Given a feature pair :math:`(\Phi_X, \Phi_Y)` with
 :math:`\kappa(x,y) = \langle\Phi_X(x), \Phi_Y(y)\rangle` and :math:`1 < p < \infty`
-(MATH.md §2, "The RKBS pair"; Wright & Gonzalez 2021, Definition 2 and §4):
+(Wright & Gonzalez 2021, Definition 2 and §4):
 
 .. math::
 
@@ -167,7 +167,7 @@ class RKBSPair:
 
     # ------------------------------------------------------------ hypotheses
     def representer_hypotheses(self) -> HypothesesReport:
-        """Do :math:`B_X, B_Y` satisfy reflexive + strictly convex + smooth (MATH.md §4)?"""
+        """Do :math:`B_X, B_Y` satisfy reflexive + strictly convex + smooth?"""
         p = self.p
         if 1.0 < p < math.inf:
             return HypothesesReport(

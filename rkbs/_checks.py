@@ -23,31 +23,40 @@ __all__ = [
     "available_memory",
     "check_allocation",
     "check_array",
+    "check_attention_values",
     "check_finite_result",
     "check_finite_scalar",
+    "check_mapped",
     "check_max_memory",
     "format_bytes",
     "format_number",
     "memory_limit",
     "check_pair_arrays",
     "check_exponent",
+    "check_params",
     "check_positive",
     "check_random_state",
+    "check_token_ids",
     "check_int",
 ]
 
 
-def check_array(X: Any, name: str = "X", *, ndim: int = 2, allow_nonfinite: bool = False):
+def check_array(X: Any, name: str = "X", *, ndim: int | None = 2,
+                allow_nonfinite: bool = False):
     """Validate an array and return it in its namespace.
 
     Lists and integer arrays become float64 numpy arrays; floating numpy arrays and torch
     tensors keep their dtype and device. A 1-d input where ``ndim == 2`` is rejected
     (no silent reshaping: a single point is ``x[None, :]``).
 
+    ``ndim=None`` accepts any number of dimensions.
+
     Raises
     ------
     ValueError
-        On wrong number of dimensions, empty arrays, or NaN/inf entries.
+        On wrong number of dimensions, empty arrays, ragged lists, or NaN/inf entries.
+    TypeError
+        For strings, None, complex or non-numeric dtypes.
     """
     if is_torch_array(X):
         if X.is_complex():
@@ -69,7 +78,7 @@ def check_array(X: Any, name: str = "X", *, ndim: int = 2, allow_nonfinite: bool
             raise TypeError(f"{name} must be an array of numbers, got dtype={X.dtype}")
         if not np.issubdtype(X.dtype, np.floating) or X.dtype == np.float16:
             X = X.astype(np.float64)
-    if X.ndim != ndim:
+    if ndim is not None and X.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {tuple(X.shape)}")
     if any(s == 0 for s in X.shape):
         raise ValueError(f"{name} must be non-empty, got shape {tuple(X.shape)}")
@@ -158,9 +167,40 @@ def check_random_state(seed: Any) -> np.random.Generator:
     """
     if isinstance(seed, np.random.Generator):
         return seed
+    if isinstance(seed, bool):
+        raise ValueError(f"seed must be None, an int or a numpy Generator, got {seed!r}")
     if seed is None or isinstance(seed, numbers.Integral | np.random.SeedSequence):
+        if isinstance(seed, numbers.Integral) and seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got seed={seed}")
         return np.random.default_rng(seed)
     raise ValueError(f"seed must be None, an int or a numpy Generator, got {seed!r}")
+
+
+def check_mapped(U: Any, name: str, dim: int | None = None):
+    """Validate mapped queries/keys ``(..., n, d)`` of a feature map (numpy or torch).
+
+    Lists and integer arrays become float64; at least 2 dimensions, non-empty rows, last
+    axis ``dim`` when given, finite entries. On accelerators (CUDA) the finiteness check
+    is skipped: it would synchronize the device on every call.
+    """
+    if isinstance(U, numbers.Number):
+        raise TypeError(f"{name} must be an array of shape (..., n, d), got {U!r:.60}")
+    if not is_torch_array(U) or not U.is_floating_point():
+        U = check_array(U, name, ndim=None, allow_nonfinite=True)
+    if U.ndim < 2:
+        raise ValueError(f"{name} must have shape (..., n, d), got shape {tuple(U.shape)}")
+    if U.shape[-1] == 0 or U.shape[-2] == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {tuple(U.shape)}")
+    if dim is not None and U.shape[-1] != dim:
+        raise ValueError(
+            f"{name} has mapped dimension {U.shape[-1]} (shape {tuple(U.shape)}) but the "
+            f"feature map was fitted for dimension {dim}"
+        )
+    if not is_torch_array(U) or U.device.type == "cpu":
+        xp = namespace(U)
+        if not bool(xp.all(xp.isfinite(U))):
+            raise ValueError(f"{name} contains NaN or inf values (shape {tuple(U.shape)})")
+    return U
 
 
 # ------------------------------------------------------------------ memory guards
@@ -335,3 +375,51 @@ def format_number(x: Any, spec: str = ".3g") -> str:
         except ValueError:
             pass
     return s
+
+
+def check_attention_values(q: Any, k: Any, v: Any) -> None:
+    """Queries, keys and values of attention: one floating dtype, finite entries.
+
+    The finiteness check runs on CPU tensors only (on accelerators it would synchronize
+    the device on every call).
+    """
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        if not a.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got dtype {a.dtype}")
+    if not q.dtype == k.dtype == v.dtype:
+        raise ValueError(
+            f"q, k and v must have one dtype, got q {q.dtype}, k {k.dtype}, v {v.dtype}"
+        )
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        if a.device.type == "cpu" and not bool(a.isfinite().all()):
+            raise ValueError(f"{name} contains NaN or inf values (shape {tuple(a.shape)})")
+
+
+def check_token_ids(ids: Any, vocab_size: int, name: str = "ids") -> None:
+    """Token ids: an integer tensor with entries in ``[0, vocab_size)``."""
+    if ids.dtype.is_floating_point or ids.dtype.is_complex or str(ids.dtype) == "torch.bool":
+        raise ValueError(f"{name} must be an integer tensor of token ids, got dtype {ids.dtype}")
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= vocab_size:
+        raise ValueError(
+            f"{name} has token ids in [{lo}, {hi}] but the vocabulary has {vocab_size} tokens "
+            f"(ids 0..{vocab_size - 1})"
+        )
+
+
+def check_params(params: dict, defaults: dict, what: str, *, minimum: int = 1) -> dict:
+    """Keyword parameters of ``what``: known names only, each an integer ``>= minimum``.
+
+    Returns ``{**defaults, **params}``; an unknown name raises ``TypeError`` listing
+    the valid ones.
+    """
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise TypeError(
+            f"{what} got unexpected parameter(s) {', '.join(unknown)}; valid: "
+            f"{', '.join(sorted(defaults))}"
+        )
+    out = {**defaults, **params}
+    for key, val in out.items():
+        check_int(val, key, minimum=minimum)
+    return out

@@ -38,7 +38,12 @@ from dataclasses import dataclass
 
 import torch
 
-from rkbs._checks import check_allocation, check_int
+from rkbs._checks import (
+    check_allocation,
+    check_attention_values,
+    check_finite_result,
+    check_int,
+)
 from rkbs.features import (
     FeaturePair,
     PolynomialFeatures,
@@ -161,6 +166,12 @@ class TruncatedEDPKernel(BinaryKernel):
 
 
 # ------------------------------------------------------------------ validation
+_UNDERFLOW_HINT = (
+    "the attention weights of some query all under- or overflowed (κ = 0 or inf for every "
+    "key, 0/0): use a kernel that exponentiates (its log-domain softmax cannot underflow) "
+    "or smaller query/key norms")
+
+
 def _check_qkv(q, k, v, causal: bool):
     for name, a in (("q", q), ("k", k), ("v", v)):
         if not torch.is_tensor(a):
@@ -186,6 +197,7 @@ def _check_qkv(q, k, v, causal: bool):
             f"causal attention needs as many queries as keys, got {q.shape[-2]} and "
             f"{k.shape[-2]}"
         )
+    check_attention_values(q, k, v)
 
 
 def _why_negative(obj) -> str | None:
@@ -277,6 +289,8 @@ def kernel_attention(q, k, v, kernel: BinaryKernel, *, causal: bool = False,
             kern = kern.masked_fill(masked, 0.0)
         weights = kern / kern.sum(dim=-1, keepdim=True)
     out = weights @ v
+    if out.device.type == "cpu":  # accelerators: no host synchronization
+        check_finite_result(out, "kernel attention", _UNDERFLOW_HINT)
     return (out, weights) if need_weights else out
 
 
@@ -368,6 +382,8 @@ def feature_attention(q, k, v, features: FeaturePair, *, causal: bool = False,
             state = state + fk_c.transpose(-1, -2) @ v_c
             zsum = zsum + fk_c.sum(dim=-2)
         out = torch.cat(outs, dim=-2)  # (..., L, d_v)
+    if out.device.type == "cpu":  # accelerators: no host synchronization
+        check_finite_result(out, "feature attention", _UNDERFLOW_HINT)
     if not need_weights:
         return out
     w = fq @ fk.transpose(-1, -2)  # (..., L, S)
@@ -462,6 +478,7 @@ def make_attention(name: str, head_dim: int, *, seed=None, sigma: float = 1.0,
     """
     if path not in ("auto", "exact", "features"):
         raise ValueError(f"path must be 'auto', 'exact' or 'features', got {path!r}")
+    head_dim = check_int(head_dim, "head_dim", minimum=1)
     key = str(name).lower().replace("-", "_")
     m = re.fullmatch(r"(poly|polynomial|taylor|prf|favor)_?(\d+)", key)
     if m:

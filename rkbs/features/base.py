@@ -31,6 +31,7 @@ from rkbs._backend import namespace
 from rkbs._checks import (
     check_allocation,
     check_int,
+    check_mapped,
     check_max_memory,
     check_pair_arrays,
     itemsize,
@@ -215,7 +216,10 @@ class FeaturePair:
         if not self.fitted and self.auto_fit and self.kernel.dim is not None:
             self.fit(dim=self.kernel.dim)
         if not self.fitted:
-            raise ValueError(f"{type(self).__name__} is not fitted: D is unknown")
+            raise ValueError(
+                f"{type(self).__name__} is not fitted, so D is unknown: call fit(X, Y) or "
+                "fit(dim=d) first (or give the kernel dim=d)"
+            )
         return self.n_features_
 
     # ------------------------------------------------------------ transforms
@@ -226,6 +230,30 @@ class FeaturePair:
     def map_k(self, K):
         """Key-side coordinate map φ_Y on mapped keys ``(..., m, d) -> (..., m, D)``."""
         raise NotImplementedError  # pragma: no cover
+
+    def map_q_log(self, Q):
+        r"""Query features in log-scaled form ``(F, c)`` with :math:`\varphi_X(q) = F e^{c}`.
+
+        ``F`` of shape ``(..., n, D)``, ``c`` of shape ``(..., n, 1)``. Pairs without a
+        per-row scale (exact and signed pairs) return ``(map_q(Q), 0)``; random pairs
+        whose features carry :math:`e^{\pm\lVert u\rVert^2/2}` override this so that F
+        stays bounded (see :mod:`rkbs.features.random`).
+        """
+        Q = self._check_mapped(Q, "Q")
+        F = self.map_q(Q)
+        return F, namespace(F).zeros_like(F[..., :1])
+
+    def map_k_log(self, K):
+        r"""Key features in log-scaled form ``(F, c)`` with :math:`\varphi_Y(k) = F e^{c}`."""
+        K = self._check_mapped(K, "K")
+        F = self.map_k(K)
+        return F, namespace(F).zeros_like(F[..., :1])
+
+    def _check_mapped(self, U, name):
+        """Validated mapped inputs ``(..., n, d)``; fits auto-fitting pairs to d."""
+        U = check_mapped(U, name, self.dim_ if self.fitted else None)
+        self._ensure_fitted(U.shape[-1])
+        return U
 
     def transform_x(self, X):
         r""":math:`\Phi_X(X)`: raw queries ``(n, d_x) -> (n, D)``."""

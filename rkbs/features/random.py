@@ -254,12 +254,19 @@ class RandomFeaturePair(FeaturePair):
         ``F`` has the shape of ``map_q(Q)``, ``(..., n, D)``; for the positive,
         hyperbolic and trigonometric features its entries lie in [-1, 1]. ``c`` has
         shape ``(..., n, 1)`` (zeros for estimators without a per-row scale factor).
+        Raises ``ValueError`` for an unfitted pair, a wrong last axis, empty or
+        non-finite inputs (the finiteness check is skipped on accelerators).
         """
-        return self._features_log(Q, side="q")
+        return self._features_log(self._check_mapped(Q, "Q"), side="q")
 
     def map_k_log(self, K):
         r"""Stabilized key features ``(F, c)``: :math:`\varphi_Y(k) = F\,e^{c}` exactly."""
-        return self._features_log(K, side="k")
+        return self._features_log(self._check_mapped(K, "K"), side="k")
+
+    def _check_mapped(self, U, name):
+        if not self.fitted:  # random pairs never fit themselves
+            self._ensure_fitted(0)
+        return FeaturePair._check_mapped(self, U, name)
 
     def _features_log(self, U, side):  # pragma: no cover - overridden
         raise NotImplementedError

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from rkbs._backend import namespace
 from rkbs._checks import (
     check_allocation,
+    check_finite_result,
     check_int,
     check_mapped,
     check_max_memory,
@@ -40,6 +41,11 @@ from rkbs.kernels.base import BinaryKernel
 
 #: Feature-sized arrays alive at once while one (n, D) feature matrix is built.
 _ROW_TEMPORARIES = 3
+
+_OVERFLOW_HINT = (
+    "the features (products of up to N input coordinates, or exponentials) exceed the "
+    "floating-point range for inputs of this norm: rescale the inputs, lower the degree, "
+    "pass float64, or use map_q_log/map_k_log (random features) or kernel.log")
 
 __all__ = ["FeaturePair"]
 
@@ -260,14 +266,16 @@ class FeaturePair:
         Q = self.kernel.queries(X)
         self._ensure_fitted(Q.shape[-1])
         self._check_rows(Q.shape[0], Q.shape[-1], Q.dtype)
-        return self.map_q(Q)
+        return check_finite_result(self.map_q(Q), f"{type(self).__name__}.transform_x",
+                                   _OVERFLOW_HINT)
 
     def transform_y(self, Y):
         r""":math:`\Phi_Y(Y)`: raw keys ``(m, d_y) -> (m, D)``."""
         K = self.kernel.keys(Y)
         self._ensure_fitted(K.shape[-1])
         self._check_rows(K.shape[0], K.shape[-1], K.dtype)
-        return self.map_k(K)
+        return check_finite_result(self.map_k(K), f"{type(self).__name__}.transform_y",
+                                   _OVERFLOW_HINT)
 
     def gram(self, X, Y):
         r"""Feature Gram matrix :math:`\Phi_X(X)\,\Phi_Y(Y)^\top`, shape ``(n, m)``."""
@@ -275,7 +283,8 @@ class FeaturePair:
         self._check_gram(X, Y)
         A, B = self.transform_x(X), self.transform_y(Y)
         xp = namespace(A, B)
-        return xp.matmul(A, xp.matrix_transpose(B))
+        return check_finite_result(xp.matmul(A, xp.matrix_transpose(B)),
+                                   f"{type(self).__name__}.gram", _OVERFLOW_HINT)
 
     def _check_gram(self, X, Y) -> None:
         n, m = X.shape[0], Y.shape[0]

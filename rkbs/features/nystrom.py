@@ -39,7 +39,12 @@ __all__ = ["NystromFeatures", "NystromRankWarning"]
 
 
 class NystromRankWarning(UserWarning):
-    """The landmark cross block is rank-deficient: singular values were dropped."""
+    """The landmark cross block is rank-deficient or ill-conditioned (see the message)."""
+
+
+#: Condition number of the retained block above which the features warn: round-off in
+#: the features grows like cond * eps, i.e. beyond 1e10 fewer than 6 digits remain.
+_COND_WARN = 1e10
 
 
 class NystromFeatures(FeaturePair):
@@ -70,6 +75,9 @@ class NystromFeatures(FeaturePair):
         All singular values of the cross block.
     rank_ : int
         Number retained (= ``n_features_``).
+    condition_number_ : float
+        :math:`\sigma_1/\sigma_{\text{rank}}` of the retained block; above 1e10 a
+        :class:`NystromRankWarning` says how many digits are at risk and what to do.
     """
 
     exact = False
@@ -130,6 +138,18 @@ class NystromFeatures(FeaturePair):
                 NystromRankWarning,
                 stacklevel=4,
             )
+        cond = s_max / float(s[keep - 1])
+        if cond > _COND_WARN:
+            warnings.warn(
+                f"the retained landmark block K(X~, Y~) has condition number {cond:.2e} > "
+                f"{_COND_WARN:.0e}: the features carry Sigma^(-1/2) up to "
+                f"{cond ** 0.5:.1e} times sigma_1^(-1/2), so values away from the landmarks "
+                f"can lose about {np.log10(cond):.0f} of the 16 significant digits. Pass a "
+                "larger rcond (e.g. rcond=1e-8) or use fewer, better-spread landmarks",
+                NystromRankWarning,
+                stacklevel=4,
+            )
+        self.condition_number_ = cond
         inv_sqrt = 1.0 / xp.sqrt(s[:keep])
         self.singular_values_ = s
         self.rank_ = keep

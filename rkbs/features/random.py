@@ -41,6 +41,7 @@ import numpy as np
 from rkbs._backend import asarray_like, is_torch_array, namespace
 from rkbs._checks import (
     check_allocation,
+    check_finite_result,
     check_int,
     check_pair_arrays,
     check_random_state,
@@ -298,7 +299,10 @@ class RandomFeaturePair(FeaturePair):
         B, b = self.map_k_log(K)
         xp = namespace(A, B)
         S = xp.matmul(A, xp.matrix_transpose(B))
-        return _scale_by_log(S, a + xp.matrix_transpose(b))
+        return check_finite_result(
+            _scale_by_log(S, a + xp.matrix_transpose(b)), f"{type(self).__name__}.gram",
+            "the estimate exp(c_q + c_k) F_q·F_k exceeds the floating-point range (the "
+            "kernel itself overflows there): work with map_q_log/map_k_log, or kernel.log")
 
     def __repr__(self) -> str:
         return (

@@ -315,3 +315,63 @@ def test_set_params_validates_and_unfits(rng):
     with pytest.raises(ValueError, match="n_components must be even, got 5"):
         h.set_params(n_components=5)
     assert h.fitted and h.n_components == 4  # unchanged after a refused set_params
+
+
+# ------------------------------------------------------------ shared validators
+def test_validators_name_the_argument():
+    torch = pytest.importorskip("torch")
+    from rkbs._checks import (
+        check_attention_values,
+        check_mapped,
+        check_params,
+        check_random_state,
+        check_token_ids,
+    )
+
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got seed=-1"):
+        check_random_state(-1)
+    with pytest.raises(ValueError, match="seed must be None"):
+        check_random_state(True)
+    assert check_mapped([[1, 2]], "Q").dtype == np.float64  # lists/ints -> float64
+    assert check_mapped(np.ones((2, 3, 4)), "Q").shape == (2, 3, 4)  # batch axes kept
+    for bad, pat in ((np.ones(3), r"Q must have shape \(\.\.\., n, d\)"),
+                     (np.ones((2, 0)), "Q must be non-empty"),
+                     (np.full((1, 2), np.inf), "Q contains NaN or inf"),
+                     ("abc", "Q must be an array"), (3.0, "Q must be an array")):
+        with pytest.raises((ValueError, TypeError), match=pat):
+            check_mapped(bad, "Q")
+    with pytest.raises(ValueError, match="fitted for dimension 3"):
+        check_mapped(np.ones((2, 4)), "K", dim=3)
+    with pytest.raises(TypeError, match=r"unexpected parameter\(s\) bogus; valid: a, b"):
+        check_params({"bogus": 1}, {"a": 1, "b": 2}, "thing")
+    with pytest.raises(ValueError, match="b must be >= 1, got b=0"):
+        check_params({"b": 0}, {"a": 1, "b": 2}, "thing")
+    assert check_params({"b": 5}, {"a": 1, "b": 2}, "thing") == {"a": 1, "b": 5}
+    t = torch.zeros(1, 2, 3, dtype=torch.float64)
+    check_attention_values(t, t, t)
+    with pytest.raises(ValueError, match="one dtype"):
+        check_attention_values(t, t.float(), t)
+    with pytest.raises(ValueError, match="k must be a floating-point tensor"):
+        check_attention_values(t, t.long(), t)
+    with pytest.raises(ValueError, match="v contains NaN"):
+        check_attention_values(t, t, t + float("nan"))
+    check_token_ids(torch.tensor([[0, 4]]), 5, "src")
+    with pytest.raises(ValueError, match=r"src has token ids in \[0, 5\] but the vocabulary "
+                                         r"has 5 tokens"):
+        check_token_ids(torch.tensor([[0, 5]]), 5, "src")
+    with pytest.raises(ValueError, match="integer tensor"):
+        check_token_ids(torch.tensor([[0.0]]), 5, "tgt_in")
+
+
+def test_check_array_rejects_non_numeric():
+    from rkbs._checks import check_array
+
+    for bad, exc, pat in (("abc", TypeError, "X must be an array of numbers"),
+                          (None, TypeError, "X must be an array of numbers"),
+                          (np.ones((2, 2)) + 1j, TypeError, "X must be a real array"),
+                          ([[1.0], [1.0, 2.0]], ValueError, "X must be a rectangular array"),
+                          (np.array([["a"]]), TypeError, "dtype=<U1")):
+        with pytest.raises(exc, match=pat):
+            check_array(bad)
+    assert check_array(np.ones((2, 2), dtype=bool)).dtype == np.float64
+    assert check_array(np.ones((2, 2), dtype=np.float16)).dtype == np.float64

@@ -375,3 +375,23 @@ def test_check_array_rejects_non_numeric():
             check_array(bad)
     assert check_array(np.ones((2, 2), dtype=bool)).dtype == np.float64
     assert check_array(np.ones((2, 2), dtype=np.float16)).dtype == np.float64
+
+
+def test_all_finite_fast_path_and_overflowing_sums():
+    torch = pytest.importorskip("torch")
+    from rkbs._checks import all_finite, check_finite_result
+
+    big = np.full((3, 3), 1e308)  # finite entries whose sum overflows
+    for arr in (big, torch.as_tensor(big)):
+        assert all_finite(arr)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no false alarm from the overflowing sum
+            check_finite_result(arr, "big", "hint")
+    for bad in (np.inf, -np.inf, np.nan):
+        b = big.copy()
+        b[1, 2] = bad
+        assert not all_finite(b) and not all_finite(torch.as_tensor(b))
+        with pytest.warns(RuntimeWarning, match=r"big: 1 of 9 entries overflowed.*hint"):
+            check_finite_result(b, "big", "hint")
+    a = np.array([[np.inf, -np.inf]])  # inf + (-inf) = nan: still caught
+    assert not all_finite(a)

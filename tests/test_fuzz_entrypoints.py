@@ -912,6 +912,8 @@ def test_fuzz_report():
 
 
 if __name__ == "__main__":  # pragma: no cover - conftest-free view of the table
+    import subprocess
     import sys
 
-    sys.exit(pytest.main([__file__, "-q", "-s", "-p", "no:cacheprovider"]))
+    sys.exit(subprocess.call([sys.executable, "-m", "pytest", __file__, "-q", "-s",
+                              "-p", "no:cacheprovider"]))

@@ -535,6 +535,73 @@ def test_fuzz_rkbs_pair(data, p, kind, method):
         case=f"p={p}, w={kind}", finite=finite)
 
 
+@settings(FUZZ, max_examples=200)
+@given(seed=st.integers(0, 10**6), p=st.sampled_from(P_VALUES), kind=st.sampled_from(COEF_KINDS),
+       fn=st.sampled_from(["lp_norm", "norm_gradient", "duality_map", "inverse_duality_map",
+                           "semi_inner_product", "conjugate_exponent"]))
+def test_fuzz_duality_maps(seed, p, kind, fn):
+    from rkbs.spaces import duality as Dm
+
+    w = np.random.default_rng(seed).normal(size=5) + 0.1
+    w2 = _coef(w, kind)
+    p_ok = isinstance(p, float) and not math.isnan(p) and p >= 1.0
+    smooth = p_ok and 1.0 < p < math.inf
+    invalid = kind in ("nan", "inf", "ndim2-bad", "string", "none")
+    names = ("w", "u")
+    if fn == "conjugate_exponent":
+        invalid, names = not p_ok, ("p",)
+    elif fn == "semi_inner_product" and kind in ("short", "long"):
+        invalid, names = True, ("shape", "u", "w")
+    if fn not in ("lp_norm", "conjugate_exponent") and not smooth:
+        invalid, names = True, names + ("p",)
+    if fn == "lp_norm" and not p_ok:
+        invalid, names = True, names + ("p",)
+    call = {
+        "lp_norm": lambda: Dm.lp_norm(w2, p), "norm_gradient": lambda: Dm.norm_gradient(w2, p),
+        "duality_map": lambda: Dm.duality_map(w2, p),
+        "inverse_duality_map": lambda: Dm.inverse_duality_map(w2, p),
+        "semi_inner_product": lambda: Dm.semi_inner_product(w2, w, p),
+        "conjugate_exponent": lambda: Dm.conjugate_exponent(p),
+    }[fn]
+    check = None
+    if not invalid and fn == "lp_norm" and kind in ("same", "list", "float32", "torch"):
+        ref = (np.abs(w) ** p).sum() ** (1 / p) if math.isfinite(p) else np.abs(w).max()
+        check = lambda out: close(out, ref, kind)
+    if not invalid and fn == "duality_map" and kind in ("same", "list", "torch"):
+        # J_p(w) = sign(w)|w|^{p-1} / ||w||_p^{p-2}
+        nrm = (np.abs(w) ** p).sum() ** (1 / p)
+        ref = np.sign(w) * np.abs(w) ** (p - 1) / nrm ** (p - 2)
+        check = lambda out: close(out, ref, kind)
+    run(f"spaces.duality.{fn}", call, invalid=invalid, names=names, check=check,
+        case=f"p={p!r}, w={kind}",
+        finite=(lambda out: []) if fn == "conjugate_exponent" else None)  # q*(1) = inf
+
+
+GRID_CASES = [((3, 2), {}, False, ()), ((2, 1), {"low": 0.0, "high": 1.0}, False, ()),
+              ((1, 2), {}, True, ("n",)), ((0, 2), {}, True, ("n",)), ((2.5, 2), {}, True, ("n",)),
+              ((3, 0), {}, True, ("d",)), ((3, "2"), {}, True, ("d",)),
+              ((3, 2), {"low": 1.0, "high": 0.0}, True, ("low", "high")),
+              ((3, 2), {"low": math.nan}, True, ("low",)), ((3, 2), {"high": math.inf}, True,
+                                                              ("high",)),
+              ((1000, 12), {}, True, ("product grid", "memory"))]
+
+
+@settings(FUZZ, max_examples=len(GRID_CASES))
+@given(i=st.sampled_from(range(len(GRID_CASES))))
+def test_fuzz_product_grid(i):
+    from rkbs.approximation import product_grid
+
+    args, kw, invalid, names = GRID_CASES[i]
+    ref = None
+    if not invalid:
+        lo, hi = kw.get("low", -1.0), kw.get("high", 1.0)
+        axis = np.linspace(lo, hi, args[0])
+        ref = np.array(np.meshgrid(*([axis] * args[1]), indexing="ij")).reshape(args[1], -1).T
+    run("approximation.product_grid", lambda: product_grid(*args, **kw), invalid=invalid,
+        names=names, check=None if ref is None else (lambda out: close(out, ref)),
+        case=f"{args} {kw}")
+
+
 # ================================================================ diagnostics
 NS_CASES = [((2, 3, 4), False), ((), True), ((3, 2), True), ((0, 2), True), ((2.5,), True),
             ((2, 50), True), (("a",), True), ((1, 2), False)]

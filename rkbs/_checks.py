@@ -320,7 +320,12 @@ def check_allocation(nbytes: float, what: str, max_memory: float | None = None) 
     if limit is None and _MAX_MEMORY is not None:
         limit, source = _MAX_MEMORY, "the memory_limit() in effect"
     if limit is None and os.environ.get("RKBS_MAX_MEMORY"):
-        limit = check_max_memory(float(os.environ["RKBS_MAX_MEMORY"]), "RKBS_MAX_MEMORY")
+        raw = os.environ["RKBS_MAX_MEMORY"]
+        try:
+            limit = float(raw)
+        except ValueError:
+            raise ValueError(f"RKBS_MAX_MEMORY must be a number of bytes, got {raw!r}") from None
+        limit = check_max_memory(limit, "RKBS_MAX_MEMORY")
         source = "RKBS_MAX_MEMORY"
     if limit is None and nbytes <= _SMALL_ALLOCATION:
         return int(math.ceil(nbytes))  # always fits: skip reading /proc/meminfo
@@ -336,8 +341,8 @@ def check_allocation(nbytes: float, what: str, max_memory: float | None = None) 
                  f"{free_txt})")
         raise ValueError(
             f"{what} would need {format_bytes(nbytes)} of memory, more than {where}. Reduce "
-            "the size, or pass max_memory=<bytes> (math.inf disables this check) if you "
-            "know it fits"
+            "the size; if you know it fits, pass max_memory=<bytes> (math.inf disables the "
+            "check) or set the environment variable RKBS_MAX_MEMORY=<bytes>"
         )
     return int(math.ceil(nbytes))
 

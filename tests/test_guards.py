@@ -395,3 +395,18 @@ def test_all_finite_fast_path_and_overflowing_sums():
             check_finite_result(b, "big", "hint")
     a = np.array([[np.inf, -np.inf]])  # inf + (-inf) = nan: still caught
     assert not all_finite(a)
+
+
+def test_environment_variable_limit(monkeypatch):
+    monkeypatch.setenv("RKBS_MAX_MEMORY", "1000")
+    with pytest.raises(ValueError, match=r"RKBS_MAX_MEMORY \(1 kB"):
+        check_allocation(1001, "x")
+    assert check_allocation(1001, "x", max_memory=2000) == 1001  # the argument wins
+    with memory_limit(5000):  # so does memory_limit()
+        assert check_allocation(1001, "x") == 1001
+    monkeypatch.setenv("RKBS_MAX_MEMORY", "-3")
+    with pytest.raises(ValueError, match="RKBS_MAX_MEMORY must be a positive number"):
+        check_allocation(1, "x")
+    monkeypatch.setenv("RKBS_MAX_MEMORY", "8GB")
+    with pytest.raises(ValueError, match="RKBS_MAX_MEMORY must be a number of bytes, got '8GB'"):
+        check_allocation(1, "x")

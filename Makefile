@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: verify verify-quick test lint figures bench clean
+.PHONY: verify verify-quick test lint figures bench fuzz-report clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,9 @@ figures: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+fuzz-report: $(STAMP)
+	RKBS_FUZZ_REPORT=tests/fuzz_report.md $(BIN)/python -m pytest -q -s tests/test_fuzz_entrypoints.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -247,13 +247,27 @@ def available_memory() -> int | None:
 
 
 def format_bytes(nbytes: float) -> str:
-    """Human-readable byte count: ``format_bytes(4.6e9) == '4.6 GB'`` (powers of 1000)."""
+    """Human-readable byte count: ``format_bytes(4.6e9) == '4.6 GB'`` (powers of 1000).
+
+    Sizes beyond PB are written in powers of ten (``'1e+600 B'``), Python ints of any
+    size included.
+    """
+    if nbytes >= 1e18:
+        return f"{format_count(nbytes)} B"
     n = float(nbytes)
     for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
         if abs(n) < 1000 or unit == "PB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
         n /= 1000.0
     return f"{n:.3g} PB"  # pragma: no cover
+
+
+def format_count(n: float) -> str:
+    """A count in 3 significant digits, also for ints beyond float range (``'9.91e+11'``)."""
+    if isinstance(n, numbers.Integral) and n > 10**300:
+        e = len(str(n)) - 1
+        return f"{int(str(n)[:3]) / 100:.3g}e+{e}"
+    return f"{float(n):.3g}"
 
 
 def check_max_memory(max_memory: Any, name: str = "max_memory") -> float | None:

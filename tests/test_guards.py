@@ -410,3 +410,10 @@ def test_environment_variable_limit(monkeypatch):
     monkeypatch.setenv("RKBS_MAX_MEMORY", "8GB")
     with pytest.raises(ValueError, match="RKBS_MAX_MEMORY must be a number of bytes, got '8GB'"):
         check_allocation(1, "x")
+
+
+def test_sizes_beyond_float_range_are_refused_not_crashed():
+    """C(2000, 1000) ~ 2e600 features: a Python int too large for a float."""
+    with pytest.raises(ValueError, match=r"D=2\.04e\+600 features would need .*e\+60\d B"):
+        TaylorFeatures(EDPKernel(dim=1000), degree=1000)
+    assert format_bytes(2 * 10**600) == "2e+600 B"

@@ -35,6 +35,7 @@ from rkbs._checks import (
     check_mapped,
     check_max_memory,
     check_pair_arrays,
+    format_count,
     itemsize,
 )
 from rkbs.kernels.base import BinaryKernel
@@ -135,7 +136,7 @@ class FeaturePair:
             return
         check_allocation(
             self._state_bytes(d) + D * 8 * _ROW_TEMPORARIES,
-            f"{type(self).__name__} on mapped dimension d={d} with D={D:.3g} features"
+            f"{type(self).__name__} on mapped dimension d={d} with D={format_count(D)} features"
             if D >= 1e6 else f"{type(self).__name__} on d={d} with D={D} features",
             self.max_memory,
         )

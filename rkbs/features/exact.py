@@ -144,7 +144,7 @@ class TaylorFeatures(FeaturePair):
         return math.comb(d + self.degree, self.degree)
 
     def _state_bytes(self, d: int) -> int:
-        return max(_table_bytes(d, n) for n in range(self.degree + 1))
+        return _table_bytes(d, self.degree)  # the top degree has the largest tables
 
     def _fit_dim(self, d):
         self.n_features_ = math.comb(d + self.degree, self.degree)

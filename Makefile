@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: verify verify-quick test lint figures bench bench-record gpu-check gpu-check-dry clean
+.PHONY: verify verify-quick test lint figures bench bench-record gpu-check gpu-check-dry fuzz-report clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -45,6 +45,9 @@ gpu-check: $(STAMP)
 # The same script on the CPU with tiny sizes (tests the script; writes bench-out/gpu.md).
 gpu-check-dry: $(STAMP)
 	$(BIN)/python -m benchmarks.gpu_check --dry-run
+
+fuzz-report: $(STAMP)
+	RKBS_FUZZ_REPORT=tests/fuzz_report.md $(BIN)/python -m pytest -q -s tests/test_fuzz_entrypoints.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info bench-out .rkbs-cache

@@ -1,4 +1,4 @@
-r"""Mercer diagnostics of binary kernels: asymmetry, indefiniteness, rank growth (MATH.md §1).
+r"""Mercer diagnostics of binary kernels: asymmetry, indefiniteness, rank growth .
 
 A kernel is *Mercer* when it is symmetric and positive semi-definite. For a Gram matrix
 :math:`K_{ij} = \kappa(x_i, y_j)` of shape ``(n, m)`` this module measures
@@ -31,7 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from rkbs._backend import is_numpy_array, is_torch_array, to_numpy
-from rkbs._checks import check_array, check_int, check_positive, check_random_state
+from rkbs._checks import (
+    check_allocation,
+    check_array,
+    check_int,
+    check_positive,
+    check_random_state,
+)
 from rkbs.kernels.base import BinaryKernel
 from rkbs.plotting import OKABE_ITO
 
@@ -212,6 +218,8 @@ def mercer_report(
             raise ValueError("mercer_report(kernel, X, Y): X is required with a kernel")
         if same_points is None:
             same_points = Y is None or _same_points(check_array(X, "X"), check_array(Y, "Y"))
+        n_, m_ = check_array(X, "X").shape[0], check_array(X if Y is None else Y, "Y").shape[0]
+        check_allocation(4 * n_ * m_ * 8, f"mercer_report on a ({n_}, {m_}) Gram matrix")
         K = kernel_or_gram(X, X if Y is None else Y)
     elif is_numpy_array(kernel_or_gram) or is_torch_array(kernel_or_gram) or isinstance(
         kernel_or_gram, list | tuple
@@ -328,7 +336,7 @@ def rank_growth(
 
     Finite-dimensional kernels saturate at their feature dimension (rank
     :math:`K_n \le D`); infinite-dimensional ones keep growing until floating point
-    cuts the spectrum off (MATH.md §1). Use well-spread points and moderate scales
+    cuts the spectrum off. Use well-spread points and moderate scales
     (:math:`|q\cdot k| \lesssim` a few) so the spectrum is not truncated early.
 
     Parameters

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rkbs import _io
-from rkbs._backend import torch_threads
+from rkbs._backend import check_device, torch_threads
 from rkbs._checks import check_random_state
 from rkbs.attention.model import Seq2SeqTransformer, TransformerConfig, build_model
 from rkbs.attention.tasks import Task, Vocab, encode_batch, make_task
@@ -154,6 +154,7 @@ def train(config: TrainConfig) -> TrainResult:
 def _train(config: TrainConfig) -> TrainResult:
     cfg = config
     steps = cfg.resolved_steps()
+    check_device(cfg.device)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     task = make_task(cfg.task, cfg.seed, quick=cfg.quick, **cfg.task_params)

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from rkbs._backend import to_numpy
+from rkbs._backend import check_device, to_numpy
 from rkbs._checks import check_array, check_exponent, check_int, check_positive
 from rkbs.features.base import FeaturePair
 from rkbs.machines.cvx import CVX_SOLVERS, SolverError, solve_cvxpy
@@ -284,7 +284,7 @@ class BinaryKernelMachine:
     def _fit_torch(self, PX, PY, Z, mask):
         import torch
 
-        dev = torch.device(self.device or "cpu")
+        dev = check_device(self.device)
 
         def T(a):
             return None if a is None else torch.as_tensor(a, dtype=torch.float64, device=dev)

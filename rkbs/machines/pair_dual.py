@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rkbs._backend import to_numpy, torch_threads
+from rkbs._backend import check_device, to_numpy, torch_threads
 from rkbs._checks import check_int, check_positive
 from rkbs.features.base import FeaturePair
 from rkbs.kernels.base import BinaryKernel
@@ -369,7 +369,7 @@ class DualPairOperatorMachine:
         with torch.no_grad():
             GX = _gram_blocks(self.kx, X, X2)
             GY = _gram_blocks(self.ky, Y, Y2)
-        kw = {"dtype": torch.float64, "device": torch.device(self.device)}
+        kw = {"dtype": torch.float64, "device": check_device(self.device)}
         return torch.as_tensor(GX, **kw), torch.as_tensor(GY, **kw)
 
     def fit(self, X, Y, Z, mask=None):

@@ -33,7 +33,7 @@ import warnings
 
 import numpy as np
 
-from rkbs._backend import is_torch_array, to_numpy
+from rkbs._backend import check_device, is_torch_array, to_numpy
 from rkbs._checks import check_array, check_exponent, check_int, check_positive
 from rkbs.features.base import FeaturePair
 from rkbs.machines.losses import LOSSES, check_loss_targets, loss_gradient, predict_from_scores
@@ -255,7 +255,7 @@ class PairOperatorMachine:
 
         Xb, Yb, Zb, Mb, batched = prepare_maps(self.loss, X, Y, Z, mask)
         fit_features_if_needed(self.features, Xb, Yb)
-        dev = torch.device(self.device)
+        dev = check_device(self.device)
         kw = {"dtype": torch.float64, "device": dev}
         PX = torch.as_tensor(self._phi(Xb, "x"), **kw)
         PY = torch.as_tensor(self._phi(Yb, "y"), **kw)

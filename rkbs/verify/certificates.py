@@ -282,6 +282,8 @@ def certify(machine, X_heldout=None, Y_heldout=None, *, negative_controls: bool 
     -------
     Certificate
     """
+    if not hasattr(machine, "w_"):
+        raise ValueError("certify needs a fitted machine: call machine.fit(X, Y, Z) first")
     cert = certify_point(machine, machine.w_, machine.v_, X_heldout=X_heldout,
                          Y_heldout=Y_heldout, claim=claim, setting=setting)
     if not negative_controls:

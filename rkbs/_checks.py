@@ -7,6 +7,7 @@ never used for user input.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import numbers
 import os
@@ -218,8 +219,10 @@ def check_mapped(U: Any, name: str, dim: int | None = None):
 
 
 # ------------------------------------------------------------------ memory guards
-#: Process-wide override of the memory limit (bytes); None = the machine's free memory.
-_MAX_MEMORY: float | None = None
+#: Memory limit set by memory_limit() (bytes), scoped to the block and the context (thread,
+#: task) that set it; None = the machine's free memory.
+_MAX_MEMORY: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "rkbs_max_memory", default=None)
 #: Allocations up to this size are not checked against the free memory (64 MiB).
 _SMALL_ALLOCATION = 2**26
 
@@ -290,13 +293,11 @@ def memory_limit(max_memory: float | None) -> Iterator[None]:
     refuses any single allocation above 2 GB. A ``max_memory=`` argument given to a
     constructor or function still takes precedence.
     """
-    global _MAX_MEMORY
-    old = _MAX_MEMORY
-    _MAX_MEMORY = check_max_memory(max_memory)
+    token = _MAX_MEMORY.set(check_max_memory(max_memory))
     try:
         yield
     finally:
-        _MAX_MEMORY = old
+        _MAX_MEMORY.reset(token)
 
 
 def check_allocation(nbytes: float, what: str, max_memory: float | None = None) -> int:
@@ -331,8 +332,8 @@ def check_allocation(nbytes: float, what: str, max_memory: float | None = None) 
     """
     limit = check_max_memory(max_memory)
     source = "max_memory"
-    if limit is None and _MAX_MEMORY is not None:
-        limit, source = _MAX_MEMORY, "the memory_limit() in effect"
+    if limit is None and _MAX_MEMORY.get() is not None:
+        limit, source = _MAX_MEMORY.get(), "the memory_limit() in effect"
     if limit is None and os.environ.get("RKBS_MAX_MEMORY"):
         raw = os.environ["RKBS_MAX_MEMORY"]
         try:

@@ -15,6 +15,7 @@ from rkbs.machines.losses import (
 )
 from rkbs.machines.pair_dual import DualPairOperatorMachine, side_kernels
 from rkbs.machines.pair_operator import PairOperatorMachine, plot_coefficients
+from rkbs.machines.select import PAIR_SOLVERS, choose_pair_solver, make_pair_machine
 
 __all__ = [
     "BinaryKernelMachine",
@@ -34,4 +35,7 @@ __all__ = [
     "DualPairOperatorMachine",
     "side_kernels",
     "plot_coefficients",
+    "PAIR_SOLVERS",
+    "choose_pair_solver",
+    "make_pair_machine",
 ]

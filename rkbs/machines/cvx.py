@@ -68,7 +68,8 @@ def _reg_expr(side, c):
 
 
 def solve_cvxpy(prob: BinaryProblem, *, blocks=None, fixed=None, solver: str = "clarabel",
-                tol: float = 1e-10, max_iter: int | None = None):
+                tol: float = 1e-10, max_iter: int | None = None,
+                accept_inaccurate: bool = False):
     r"""Solve ``prob`` (numpy data) over ``blocks`` with cvxpy.
 
     Parameters
@@ -82,6 +83,10 @@ def solve_cvxpy(prob: BinaryProblem, *, blocks=None, fixed=None, solver: str = "
         Values of the sides not in ``blocks`` (``{"y": v}``).
     solver, tol, max_iter
         See :func:`solver_options`.
+    accept_inaccurate : bool
+        Return the point of an ``"optimal_inaccurate"`` status (``info["status"]`` says
+        so) instead of raising: for callers that polish it with Newton steps and check
+        the polished residual themselves.
 
     Returns
     -------
@@ -145,7 +150,8 @@ def solve_cvxpy(prob: BinaryProblem, *, blocks=None, fixed=None, solver: str = "
         raise SolverError(f"cvxpy/{solver} failed: {exc}", status="solver_error") from exc
     elapsed = time.perf_counter() - t0
     status = problem.status
-    if status != cp.OPTIMAL:
+    ok = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) if accept_inaccurate else (cp.OPTIMAL,)
+    if status not in ok or any(var[s].value is None for s in blocks):
         raise SolverError(
             f"cvxpy/{solver} returned status {status!r} (not 'optimal'); tolerances {tol:g}. "
             "Loosen tol, switch solver, or rescale the problem.", status=status)

@@ -127,7 +127,7 @@ def newton_solve(prob: BinaryProblem, w, v=None, *, blocks=None, tol: float = 1e
         c = current(u)
         ga, gb, G, a, b, A = prob.score_gradients(c["x"], c["y"])
         sg = {"x": ga, "y": gb}
-        gl, gr, gu, iot, scl = {}, {}, {}, {}, {}
+        gl, gr, gu, gc, iot, scl = {}, {}, {}, {}, {}, {}
         for s in blocks:
             side = prob.sides[s]
             Phi = prob.Phi_X if s == "x" else prob.Phi_Y
@@ -135,7 +135,8 @@ def newton_solve(prob: BinaryProblem, w, v=None, *, blocks=None, tol: float = 1e
             iot[s] = side.iota(c[s])
             scl[s] = side.reg_scale(c[s])
             gr[s] = scl[s] * iot[s]
-            gu[s] = _dpsi(u[s], side.r) * (gl[s] + gr[s])
+            gc[s] = gl[s] + gr[s]
+            gu[s] = _dpsi(u[s], side.r) * gc[s]
         num = math.sqrt(sum(float(xp.sum((gl[s] + gr[s]) ** 2)) for s in blocks))
         den = (math.sqrt(sum(float(xp.sum(gl[s] ** 2)) for s in blocks))
                + math.sqrt(sum(float(xp.sum(gr[s] ** 2)) for s in blocks)))
@@ -146,7 +147,7 @@ def newton_solve(prob: BinaryProblem, w, v=None, *, blocks=None, tol: float = 1e
             break
         if it == max_iter:
             break
-        d = _newton_direction(prob, blocks, u, c, a, b, A, gu, iot, scl)
+        d = _newton_direction(prob, blocks, u, c, a, b, A, gu, iot, scl, gc)
         g_flat = xp.concat([gu[s] for s in blocks])
         d_flat = xp.concat([d[s] for s in blocks])
         slope = float(xp.sum(g_flat * d_flat))
@@ -184,28 +185,40 @@ def _armijo(F, u, F0, d, slope, blocks, max_halvings=40):
 
 
 def _side_curvature(side, u_s, c_s, scl_s, xp):
-    r"""Diagonal curvature d (D,) and rank-one weight γ of one side's regularizer in u.
+    r"""Curvature of one side's regularizer in u: (d or None, β or None, γ).
 
-    :math:`d = \lambda R'(N)(r-1)|c|^{r-2}\psi'^2/N^{r-1}`,
-    :math:`\gamma = \lambda(R''(N) - R'(N)(r-1)/N)` (module docstring); both 0 at N = 0.
+    :math:`d = \lambda R'(N)(r-1)|c|^{r-2}\psi'^2/N^{r-1}` (D,) and
+    :math:`\gamma = \lambda(R''(N) - R'(N)(r-1)/N)` (module docstring).
+
+    On a side with the change of variables (r < 2, e = 1/(r − 1) > 1) the diagonal is
+    proportional to the Jacobian :math:`J = \psi'(u) = e|u|^{e-1}` itself:
+
+    .. math:: d = J/\beta, \qquad \beta = \frac{N^{r-1}}{\lambda R'(N)\,(r-1)\,e},
+
+    so the step only ever needs :math:`J D^{-1} = \beta` (a scalar) and never divides
+    by d, which vanishes like :math:`|u|^{e-1}` on small coordinates. Such a side returns
+    ``(None, β, γ)``; a side without the change of variables returns ``(d, None, γ)``.
+    At N = 0 both d and γ are 0 (``(zeros, None, 0)``).
     """
     r = side.r
     N = float(side.norm(c_s))
     if N <= 0:
-        return xp.zeros_like(u_s), 0.0
+        return xp.zeros_like(u_s), None, 0.0
     R1 = float(scl_s) / side.lam if side.lam > 0 else 0.0
     R2 = float(side.reg.d2(xp.asarray(N), r))
     gamma = side.lam * (R2 - R1 * (r - 1.0) / N)
     e = _exponent(r)
     if e == 1.0:
         diag = side.lam * R1 * (r - 1.0) * xp.abs(c_s / N) ** (r - 2.0) / N
-    else:
-        # |c|^{r-2} ψ'^2 = e^2 |u|^{r*-2}, r* - 2 = e - 1 ≥ 0 (no 0·∞)
-        diag = side.lam * R1 * (r - 1.0) * e * e * xp.abs(u_s) ** (e - 1.0) / N ** (r - 1.0)
-    return diag, gamma
+        return diag, None, gamma
+    scale = side.lam * R1 * (r - 1.0) * e / N ** (r - 1.0)
+    if not scale > 0 or not math.isfinite(scale):
+        diag = scale * _dpsi(u_s, r) if math.isfinite(scale) else xp.zeros_like(u_s)
+        return diag, None, gamma
+    return None, 1.0 / scale, gamma
 
 
-def _newton_direction(prob, blocks, u, c, a, b, A, gu, iot, scl):
+def _newton_direction(prob, blocks, u, c, a, b, A, gu, iot, scl, gc=None):
     r"""Newton step in u: solve :math:`(D_g + U C U^\top)\,s = -g` by Woodbury.
 
     Per side s, :math:`U_s = [J_s\Phi_s^\top,\; J_s\iota_s]` (D_s × (k_s + 1)) and
@@ -218,6 +231,16 @@ def _newton_direction(prob, blocks, u, c, a, b, A, gu, iot, scl):
     assembled from one (k_s × D_s)·(D_s × k_s) product per side — never the dense
     (ΣD_s × Σk_s) matrix U. The inner system has size Σk_s + (number of sides); cost per
     step :math:`O(\sum_s k_s^2 D_s + (\sum_s k_s)^3)`.
+
+    Everything is written with :math:`M = J D_g^{-1}` and the gradient in c,
+    :math:`g = J g_c`: :math:`K_s = [\Phi_s; \iota_s^\top] J M [\Phi_s^\top, \iota_s]`,
+    :math:`U^\top D_g^{-1} g = [\Phi_s; \iota_s^\top] J M g_c` and
+    :math:`s = -M\,(g_c + \Phi_s^\top z_s + \iota_s z_{\iota})`. On a side with the change
+    of variables M = β (see :func:`_side_curvature`), so a coordinate whose u is tiny
+    (J ≈ 0, d ≈ 0) still gets its full Newton step instead of a step divided by a
+    floored curvature: with a floor such coordinates froze at spurious stationary points
+    of u ↦ F(ψ(u)) (ψ'(0) = 0 makes every u_j = 0 stationary in u) and the solve stalled
+    at residual 5e-4 (EDP Taylor N = 3, p = 1.25, logistic loss).
     """
     xp = prob.xp
     Hs = prob.score_hessian(a, b, A, blocks)
@@ -227,27 +250,34 @@ def _newton_direction(prob, blocks, u, c, a, b, A, gu, iot, scl):
     sizes = [Phis[s].shape[0] for s in blocks]
     k = sum(sizes)
     nb = len(blocks)
-    Jd, diag, gam = {}, {}, {}
+    Jd, diag, beta, gam = {}, {}, {}, {}
     for s in blocks:
         Jd[s] = _dpsi(u[s], prob.sides[s].r)
-        diag[s], gam[s] = _side_curvature(prob.sides[s], u[s], c[s], scl[s], xp)
-    # floor: relative 1e-12 of the largest curvature (keeps Dg⁻¹ finite; changes the
-    # step by O(1e-12) relative, far below the line search's resolution)
-    big = max([float(xp.max(diag[s])) for s in blocks] + [float(xp.max(xp.abs(Hs)))]
-              + [abs(gam[s]) for s in blocks] + [1e-300])
+        diag[s], beta[s], gam[s] = _side_curvature(prob.sides[s], u[s], c[s], scl[s], xp)
+    if gc is None:
+        # g_c = g/J; only needed where J ≠ 0 (J = 1 without the change of variables)
+        gc = {s: gu[s] / xp.where(Jd[s] == 0, xp.ones_like(Jd[s]), Jd[s]) for s in blocks}
+    # floor (sides without the change of variables only): relative 1e-12 of the largest
+    # curvature (keeps Dg⁻¹ finite where |c|^{r-2} = 0, r > 2; changes the step by
+    # O(1e-12) relative, far below the line search's resolution)
+    big = max([float(xp.max(diag[s])) for s in blocks if diag[s] is not None]
+              + [float(xp.max(xp.abs(Hs)))] + [abs(gam[s]) for s in blocks] + [1e-300])
     floor = 1e-12 * big
     # K = Uᵀ Dg⁻¹ U (block diagonal over sides) and r = Uᵀ Dg⁻¹ g
-    # K's blocks per side: K_s = Φ_s J²Dg⁻¹ Φ_sᵀ (k_s × k_s), κ_s = Φ_s J²Dg⁻¹ ι_s, ι_sᵀJ²Dg⁻¹ι_s;
+    # K's blocks per side: K_s = Φ_s J M Φ_sᵀ (k_s × k_s), κ_s = Φ_s J M ι_s, ι_sᵀJ M ι_s;
     # then I + C K is assembled column block by column block (C K = [H_s K; γ K]),
     # never multiplying by K's zero off-diagonal blocks
     CK = xp.eye(k + nb, dtype=dt, device=dev)
     rhs = xp.zeros((k + nb,), dtype=dt, device=dev)
     gv = [gam[s] for s in blocks]
-    dinv, so = {}, 0
+    M, so = {}, 0
     for j, s in enumerate(blocks):
         Phi, ks = Phis[s], sizes[j]
-        dinv[s] = 1.0 / xp.clip(diag[s], floor, None)
-        wt = Jd[s] * Jd[s] * dinv[s]                      # J² Dg⁻¹ (D_s,)
+        if beta[s] is not None:
+            M[s] = beta[s]                                 # J Dg⁻¹ = β (scalar)
+        else:
+            M[s] = Jd[s] / xp.clip(diag[s], floor, None)   # J Dg⁻¹ (D_s,)
+        wt = Jd[s] * M[s] * xp.ones_like(Jd[s])            # J² Dg⁻¹ (D_s,)
         Ks = (Phi * wt[None, :]) @ Phi.T
         kio = Phi @ (wt * iot[s])
         ii = xp.sum(wt * iot[s] * iot[s])
@@ -256,7 +286,7 @@ def _newton_direction(prob, blocks, u, c, a, b, A, gu, iot, scl):
         CK[:k, k + j] += Hcol @ kio
         CK[k + j, so:so + ks] += gv[j] * kio
         CK[k + j, k + j] += gv[j] * ii
-        hg = Jd[s] * dinv[s] * gu[s]                      # J Dg⁻¹ g
+        hg = wt * gc[s]                                    # J Dg⁻¹ g = J M g_c
         rhs[so:so + ks] = Phi @ hg
         rhs[k + j] = xp.sum(iot[s] * hg)
         so += ks
@@ -266,8 +296,7 @@ def _newton_direction(prob, blocks, u, c, a, b, A, gu, iot, scl):
     out, so = {}, 0
     for j, s in enumerate(blocks):
         Phi, ks = Phis[s], sizes[j]
-        Uz = Jd[s] * (Phi.T @ z[so:so + ks] + iot[s] * z[k + j])
-        out[s] = -dinv[s] * (gu[s] + Uz)
+        out[s] = -M[s] * (gc[s] + Phi.T @ z[so:so + ks] + iot[s] * z[k + j])
         so += ks
     return out
 

@@ -2,7 +2,7 @@
 
 from rkbs.verify.certificates import Certificate, certify, certify_point, default_heldout
 from rkbs.verify.counterexamples import DuplicatedFeatures, p1_counterexample
-from rkbs.verify.problems import FEATURE_FAMILIES, binary_targets, feature_family
+from rkbs.verify.problems import FEATURE_FAMILIES, FittingProblem, binary_targets, feature_family
 from rkbs.verify.report import (
     CheckResult,
     all_passed,
@@ -14,4 +14,4 @@ from rkbs.verify.report import (
 
 __all__ = ["CheckResult", "all_passed", "check", "claims_markdown", "format_table", "write_json", "Certificate",
            "certify", "certify_point", "default_heldout", "DuplicatedFeatures",
-           "p1_counterexample", "FEATURE_FAMILIES", "binary_targets", "feature_family"]
+           "p1_counterexample", "FEATURE_FAMILIES", "FittingProblem", "binary_targets", "feature_family"]

@@ -344,7 +344,9 @@ class DualPairOperatorMachine:
     coef_ : ndarray (S, m, n) or (m, n)
         Representer coefficients C, :math:`A^\star = \sum_s\Phi_X^{(s)\top}C_s\Phi_Y^{(s)}`.
     objective_, residual_, residual_floor_, status_, n_iter_, solve_seconds_, history_
-        The solve's record (:func:`solve_dual`); ``status_`` is "optimal",
+        The solve's record (:func:`solve_dual`); ``residual_kind_ = "fixed_point"``
+        (``residual_`` is the representer fixed-point residual); ``fit_maps_`` the
+        training data with a map axis (X, Y, Z, mask); ``status_`` is "optimal",
         "round_off_floor" (stalled below the residual's estimated round-off floor) or
         "not_converged" (with a warning).
     """
@@ -401,6 +403,9 @@ class DualPairOperatorMachine:
         self.solve_seconds_ = info["seconds"]
         self.history_ = info["history"]
         self.n_scores_ = N
+        self.residual_kind_ = "fixed_point"
+        self.fit_maps_ = (to_numpy(Xb).astype(np.float64), to_numpy(Yb).astype(np.float64),
+                          Zb, Mb)
         if self.status_ == "not_converged":
             warnings.warn(f"DualPairOperatorMachine stopped at residual {self.residual_:.3e}"
                           f" > tol={self.tol:.1e} after {self.n_iter_} Newton steps",
@@ -410,6 +415,33 @@ class DualPairOperatorMachine:
     def _check_fitted(self):
         if not hasattr(self, "coef_"):
             raise ValueError("DualPairOperatorMachine is not fitted: call fit(X, Y, Z) first")
+
+    # ------------------------------------------------- certificate protocol
+    def side_kernels(self):
+        r"""The Gram kernels :math:`(k_X, k_Y)` the machine was built on."""
+        return self.kx, self.ky
+
+    @property
+    def solution_(self):
+        """The solver's variable: the representer coefficients C (S, m, n)."""
+        self._check_fitted()
+        return to_numpy(self._C)
+
+    def with_solution(self, C):
+        """A shallow copy whose coefficients are ``C`` (S, m, n) (or (m, n) when fitted
+        unbatched), e.g. a perturbed optimum for a certificate's negative control."""
+        import torch
+
+        self._check_fitted()
+        C = np.asarray(C, dtype=np.float64)
+        S = tuple(self._C.shape)
+        Cb = C if C.shape == S else (C[None] if C.shape == S[1:] else None)
+        if Cb is None:
+            raise ValueError(f"C must have shape {S} (or {S[1:]}), got {C.shape}")
+        out = copy.copy(self)
+        out._C = torch.as_tensor(Cb, dtype=self._C.dtype, device=self._C.device)
+        out.coef_ = Cb if self._batched else Cb[0]
+        return out
 
     def decision_function(self, X, Y):
         r"""Scores :math:`h(x, y) = \sum_b\sum_{kl} k_X(x, x^b_k)\,C_{bkl}\,k_Y(y, y^b_l)`,

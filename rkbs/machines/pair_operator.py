@@ -176,6 +176,11 @@ class PairOperatorMachine:
         Representer coefficients :math:`C = -G/(2\lambda)` (Frobenius only).
     solve_seconds_ : float
         Wall time of the solve.
+    fit_maps_ : tuple of ndarrays
+        The training data with a map axis: X (S, m, d_x), Y (S, n, d_y), Z and mask
+        (S, m, n) (what :func:`rkbs.verify.certify` checks the representer form on).
+    residual_kind_ : str
+        ``"gradient"``: ``residual_`` is the relative first-order residual in A.
 
     Examples
     --------
@@ -309,6 +314,8 @@ class PairOperatorMachine:
         self.solve_seconds_ = sol.seconds
         self.history_ = sol.history
         self.n_features_ = prob.shape
+        self.residual_kind_ = "gradient"
+        self.fit_maps_ = self._training_maps(X, Y, Z, mask)
         if self.regularizer == "frobenius":
             import torch
 
@@ -319,6 +326,37 @@ class PairOperatorMachine:
         else:
             self.coefficients_ = None
         return self
+
+    def _training_maps(self, X, Y, Z, mask):
+        Xb, Yb, Zb, Mb, _ = prepare_maps(self.loss, X, Y, Z, mask)
+        return (to_numpy(Xb).astype(np.float64), to_numpy(Yb).astype(np.float64), Zb, Mb)
+
+    # ------------------------------------------------- certificate protocol
+    def side_kernels(self):
+        r"""The Gram kernels :math:`(k_X, k_Y)` of the feature maps (see
+        :func:`~rkbs.machines.side_kernels`)."""
+        from rkbs.machines.pair_dual import side_kernels
+
+        return side_kernels(self.features)
+
+    @property
+    def solution_(self):
+        """The solver's variable: the operator A (D_x, D_y)."""
+        self._check_fitted()
+        return self.A_
+
+    def with_solution(self, A):
+        """A shallow copy whose fitted operator is ``A`` (D_x, D_y), e.g. a perturbed
+        optimum for a certificate's negative control; nothing else is refitted."""
+        import copy
+
+        self._check_fitted()
+        A = np.asarray(A, dtype=np.float64)
+        if A.shape != self.A_.shape:
+            raise ValueError(f"A must have shape {self.A_.shape}, got {A.shape}")
+        out = copy.copy(self)
+        out.A_ = A
+        return out
 
     # ------------------------------------------------------------------ predict
     def _check_fitted(self):

@@ -25,9 +25,9 @@ from rkbs._checks import check_array, check_exponent, check_int, check_positive
 from rkbs.features.base import FeaturePair
 from rkbs.machines.cvx import CVX_SOLVERS, SolverError, solve_cvxpy
 from rkbs.machines.losses import LOSSES, check_loss_targets
+from rkbs.machines.newton import initial_point, newton_solve, product_solve, torch_solve
 from rkbs.machines.problem import COUPLINGS, BinaryProblem, Side
 from rkbs.machines.regularizers import parse_regularizer
-from rkbs.machines.torch_solver import initial_point, newton_solve, product_solve, torch_solve
 from rkbs.spaces.pair import RKBSPair
 
 __all__ = ["BinaryKernelMachine"]
@@ -59,7 +59,7 @@ class BinaryKernelMachine:
         exponent r); ``reg_y`` defaults to ``reg``. See :mod:`rkbs.machines.regularizers`.
     solver : {"clarabel", "scs", "torch"}
         cvxpy with Clarabel (default) or SCS, then a few Newton polish steps
-        (``polish=True``); or the Newton solver of :mod:`rkbs.machines.torch_solver` on
+        (``polish=True``); or the Newton solver of :mod:`rkbs.machines.newton` on
         torch tensors (``device``), float64.
     tol : float, optional
         cvxpy: solver tolerances (default 1e-8 for the squared loss, 1e-7 for the

@@ -49,6 +49,7 @@ from rkbs._backend import to_numpy, torch_threads
 from rkbs._checks import check_int, check_positive
 from rkbs.features.base import FeaturePair
 from rkbs.kernels.base import BinaryKernel
+from rkbs.machines.linesearch import backtrack
 from rkbs.machines.losses import LOSSES, loss_gradient, loss_value, predict_from_scores
 from rkbs.machines.pair_operator import assemble_operator, fit_features_if_needed, prepare_maps
 from rkbs.machines.pair_operator_solvers import (
@@ -265,17 +266,15 @@ def solve_dual(prob: DualPairProblem, *, tol: float = 1e-10, max_iter: int = 100
         f0 = float(loss_value(prob.loss, prob.Z, H, prob.mask) + lam * (C * H).sum())
         slope = float((Kg * d).sum())
         cH, dH, dKd = float((C * H).sum()), float((d * H).sum()), float((d * Kd).sum())
-        step, accepted = 1.0, False
-        for _ls in range(40):
-            Hn = H + step * Kd
-            fn = float(loss_value(prob.loss, prob.Z, Hn, prob.mask)) + lam * (
-                cH + 2.0 * step * dH + step * step * dKd)
-            if fn <= f0 + 1e-4 * step * slope or fn <= f0 + 8 * eps * abs(f0):
-                accepted = True
-                break
-            step *= 0.5
-        if not accepted:
+        # F along the step in closed form: the scores move by t·𝒦d, ⟨C,𝒦C⟩ is quadratic
+        def F_at(t, cH=cH, dH=dH, dKd=dKd, H=H, Kd=Kd):
+            return float(loss_value(prob.loss, prob.Z, H + t * Kd, prob.mask)) + lam * (
+                cH + 2.0 * t * dH + t * t * dKd)
+
+        found = backtrack(F_at, lambda t: t, f0, slope)
+        if found is None:
             break
+        step = found[0]
         C = C + step * d
         H = prob.scores(C)  # recomputed, not accumulated: no drift between H and 𝒦C
     res = history[-1]

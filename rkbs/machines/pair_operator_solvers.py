@@ -49,6 +49,7 @@ import numpy as np
 
 from rkbs._backend import torch_threads
 from rkbs.machines.cvx import SolverError
+from rkbs.machines.linesearch import backtrack
 from rkbs.machines.losses import (
     loss_curvature,
     loss_gradient,
@@ -467,20 +468,17 @@ def _newton_cg(prob: PairProblem, A, tol, max_steps, cg_max, history):
         if not bool((d != 0).any()):
             d = -g
         slope = float((g * d).sum())
-        step, accepted = 1.0, False
-        for _ls in range(40):
-            An = A + step * d
-            fn = prob.objective(An)
-            # Armijo; near the optimum F is flat to ~1e-15|F|, so also accept a step that
-            # does not raise F beyond round-off (8 eps |F|) and lowers the gradient norm.
-            if fn <= f0 + 1e-4 * step * slope:
-                accepted = True
-            elif fn <= f0 + 8 * np.finfo(float).eps * abs(f0):
-                _, gLn, _, _ = prob.loss_and_grad(An)
-                accepted = float((gLn + prob.lam * prob.reg_grad(An)).norm()) < gn
-            if accepted:
-                break
-            step *= 0.5
+        # Armijo; near the optimum F is flat to ~1e-15|F|, so also accept a step that
+        # does not raise F beyond round-off and lowers the gradient norm
+        def lower_gradient(An, gn=gn):
+            _, gLn, _, _ = prob.loss_and_grad(An)
+            return float((gLn + prob.lam * prob.reg_grad(An)).norm()) < gn
+
+        found = backtrack(prob.objective, lambda t, A=A, d=d: A + t * d, f0, slope,
+                          accept_flat=lower_gradient)
+        accepted = found is not None
+        if accepted:
+            An = found[1]
         if not accepted:
             if prob.exact_curvature and prob.p < 2:
                 exact_failed = True  # fall back to the majorizer for the remaining steps

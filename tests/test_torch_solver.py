@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from rkbs.features import TaylorFeatures  # noqa: E402
 from rkbs.machines.problem import BinaryProblem, Side  # noqa: E402
 from rkbs.machines.regularizers import parse_regularizer  # noqa: E402
-from rkbs.machines.torch_solver import torch_solve  # noqa: E402
+from rkbs.machines.newton import torch_solve  # noqa: E402
 
 
 def problem(to, p=1.5, loss="squared", coupling="additive"):
@@ -55,7 +55,7 @@ def test_cuda_matches_cpu():
 
 
 def _direction_inputs(prob, w, v, blocks):
-    from rkbs.machines.torch_solver import _dpsi, _to_u
+    from rkbs.machines.newton import _dpsi, _to_u
 
     c = {"x": w, "y": v}
     u = {s: _to_u(c[s], prob.sides[s].r) for s in blocks}
@@ -79,9 +79,9 @@ def test_woodbury_direction_matches_dense_hessian(p, loss, coupling, blocks):
     """The blockwise Woodbury step equals -H⁻¹g with H from autograd (dense reference).
 
     H is the autograd Hessian of u ↦ F(ψ(u)) minus the dropped term diag(∇_c F ⊙ ψ''(u))
-    (module docstring of torch_solver), assembled and solved densely in float64.
+    (module docstring of rkbs.machines.newton), assembled and solved densely in float64.
     """
-    from rkbs.machines.torch_solver import _exponent, _from_u, _newton_direction
+    from rkbs.machines.newton import _exponent, _from_u, _newton_direction
 
     rng = np.random.default_rng(3)
     F = TaylorFeatures(degree=3)
@@ -176,7 +176,7 @@ def test_direction_is_continuous_at_a_zero_coordinate():
     """With the change of variables (r < 2) a coordinate at u_j = 0 has ψ'(0) = 0; its
     Newton step must be the limit of the steps at u_j → 0 (which is nonzero), not 0 as
     a floored curvature made it (that froze the coordinate for good)."""
-    from rkbs.machines.torch_solver import _newton_direction
+    from rkbs.machines.newton import _newton_direction
 
     prob = problem(torch.as_tensor, p=1.5, loss="logistic")
     prob.Z = torch.sign(prob.Z)

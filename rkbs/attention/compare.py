@@ -167,6 +167,7 @@ def fit_head(features, X, Y, P, *, regularizer: str = "frobenius", lam: float = 
 
     from rkbs.machines import make_pair_machine
 
+    kw.setdefault("on_failure", "warn")  # held-out scores need no certificate-grade solve
     mach = make_pair_machine(features, X, Y, loss="softmax", regularizer=regularizer,
                              lam=lam, tol=tol, max_iter=max_iter, solver=solver, **kw)
     with warnings.catch_warnings():

@@ -40,7 +40,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +56,7 @@ from rkbs.machines.pair_operator_solvers import (
     loss_hessian_root,
     score_kernel_matrix,
 )
+from rkbs.machines.protocol import ParamsMixin, check_on_failure, solver_failed
 
 __all__ = ["side_kernels", "DualPairProblem", "solve_dual", "DualPairOperatorMachine"]
 
@@ -308,7 +308,7 @@ def _gram_blocks(k, X, X2):
     return G.reshape(S, m, S2, m2)
 
 
-class DualPairOperatorMachine:
+class DualPairOperatorMachine(ParamsMixin):
     r"""Frobenius pair-operator machine solved in representer coordinates C.
 
     Fits the same function as :class:`~rkbs.machines.PairOperatorMachine` with
@@ -337,9 +337,17 @@ class DualPairOperatorMachine:
         Newton steps.
     device : str
         torch device of the solve.
+    on_failure : {"raise", "warn"}
+        ``"not_converged"`` raises :class:`~rkbs.machines.SolverError` naming the residual,
+        or (``"warn"``) keeps the last iterate with a ``RuntimeWarning``
+        (:mod:`rkbs.machines.protocol`); ``"round_off_floor"`` counts as converged.
 
     Attributes
     ----------
+    n_features_ : tuple
+        (D_x, D_y) of the source (``inf`` for an infinite-dimensional kernel).
+    solve_time_ : float
+        Wall time of the solve (also ``solve_seconds_``).
     coef_ : ndarray (S, m, n) or (m, n)
         Representer coefficients C, :math:`A^\star = \sum_s\Phi_X^{(s)\top}C_s\Phi_Y^{(s)}`.
     objective_, residual_, residual_floor_, status_, n_iter_, solve_seconds_, history_
@@ -352,17 +360,18 @@ class DualPairOperatorMachine:
 
     def __init__(self, source, *, loss: str = "softmax", lam: float = 1e-2,
                  tol: float = 1e-10, max_iter: int = 100, device: str = "cpu",
-                 verbose: bool = False):
+                 verbose: bool = False, on_failure: str = "raise"):
         self.kx, self.ky = side_kernels(source)
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; valid losses: {', '.join(LOSSES)}")
-        self.source = source
-        self.loss = loss
-        self.lam = check_positive(lam, "lam")
-        self.tol = check_positive(tol, "tol")
-        self.max_iter = check_int(max_iter, "max_iter", minimum=1)
-        self.device = device
-        self.verbose = bool(verbose)
+        check_positive(lam, "lam")
+        check_positive(tol, "tol")
+        check_int(max_iter, "max_iter", minimum=1)
+        check_on_failure(on_failure)
+        # stored unchanged (sklearn.base.clone)
+        self.source, self.loss, self.lam, self.tol = source, loss, lam, tol
+        self.max_iter, self.device, self.verbose = max_iter, device, verbose
+        self.on_failure = on_failure
 
     def _grams(self, X, Y, X2, Y2):
         import torch
@@ -402,13 +411,21 @@ class DualPairOperatorMachine:
         self.solve_seconds_ = info["seconds"]
         self.history_ = info["history"]
         self.n_scores_ = N
+        self.source_is_features_ = isinstance(self.source, FeaturePair)
         self.residual_kind_ = "fixed_point"
         self.fit_maps_ = (to_numpy(Xb).astype(np.float64), to_numpy(Yb).astype(np.float64),
                           Zb, Mb)
+        self.solve_time_ = self.solve_seconds_
+        if self.source_is_features_:
+            self.n_features_ = (int(self.source.n_features), int(self.source.n_features))
+        else:
+            fd = getattr(self.source, "feature_dim", math.inf)
+            self.n_features_ = (fd, fd)
         if self.status_ == "not_converged":
-            warnings.warn(f"DualPairOperatorMachine stopped at residual {self.residual_:.3e}"
-                          f" > tol={self.tol:.1e} after {self.n_iter_} Newton steps",
-                          RuntimeWarning, stacklevel=2)
+            solver_failed(self.on_failure,
+                          f"DualPairOperatorMachine stopped with status 'not_converged' at "
+                          f"residual {self.residual_:.3e} > tol={self.tol:.1e} after "
+                          f"{self.n_iter_} Newton steps", self.status_)
         return self
 
     def _check_fitted(self):

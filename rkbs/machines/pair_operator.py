@@ -29,8 +29,6 @@ attention-shaped (:func:`plot_coefficients` shows it beside the map it was fitte
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from rkbs._backend import is_torch_array, to_numpy
@@ -43,6 +41,7 @@ from rkbs.machines.pair_operator_solvers import (
     solve_torch_nuclear,
     solve_torch_smooth,
 )
+from rkbs.machines.protocol import ParamsMixin, check_on_failure, solver_failed
 
 __all__ = ["PairOperatorMachine", "plot_coefficients"]
 
@@ -120,7 +119,7 @@ def assemble_operator(PX, C, PY):
     return np.einsum("smk,smn,snl->kl", PX, C, PY)
 
 
-class PairOperatorMachine:
+class PairOperatorMachine(ParamsMixin):
     r"""Regularized pair-operator model :math:`h_A(x, y) = \Phi_X(x)^\top A\,\Phi_Y(y)`.
 
     Parameters
@@ -155,6 +154,10 @@ class PairOperatorMachine:
         Print solver progress.
     solver_options : dict, optional
         Extra keyword arguments for the cvxpy solver (override the tolerances).
+    on_failure : {"raise", "warn"}
+        A torch solve that misses ``tol`` raises :class:`SolverError` naming the status and
+        residual, or (``"warn"``) keeps the last iterate with a ``RuntimeWarning`` and
+        ``status_ = "not_converged"`` (:mod:`rkbs.machines.protocol`).
 
     Attributes
     ----------
@@ -173,9 +176,10 @@ class PairOperatorMachine:
         proximal-gradient map), the numerator of ``residual_``; error bounds use it.
     n_iter_ : int
     coefficients_ : ndarray, shape like Z, or None
-        Representer coefficients :math:`C = -G/(2\lambda)` (Frobenius only).
+        Representer coefficients :math:`C = -G/(2\lambda)` (Frobenius only); also
+        ``coef_`` (the name every machine uses).
     solve_seconds_ : float
-        Wall time of the solve.
+        Wall time of the solve; also ``solve_time_``.
     fit_maps_ : tuple of ndarrays
         The training data with a map axis: X (S, m, d_x), Y (S, n, d_y), Z and mask
         (S, m, n) (what :func:`rkbs.verify.certify` checks the representer form on).
@@ -209,6 +213,7 @@ class PairOperatorMachine:
         device: str = "cpu",
         verbose: bool = False,
         solver_options: dict | None = None,
+        on_failure: str = "raise",
     ):
         if not isinstance(features, FeaturePair):
             raise ValueError(f"features must be a FeaturePair, got {type(features).__name__}")
@@ -220,17 +225,17 @@ class PairOperatorMachine:
             )
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; valid: {', '.join(SOLVERS)}")
-        self.features = features
-        self.loss = loss
-        self.regularizer = regularizer
-        self.lam = check_positive(lam, "lam")
-        self.p = check_exponent(p, "p")
-        self.solver = solver
-        self.tol = check_positive(tol, "tol")
-        self.max_iter = None if max_iter is None else check_int(max_iter, "max_iter", minimum=1)
-        self.device = device
-        self.verbose = bool(verbose)
-        self.solver_options = solver_options
+        check_positive(lam, "lam")
+        check_exponent(p, "p")
+        check_positive(tol, "tol")
+        if max_iter is not None:
+            check_int(max_iter, "max_iter", minimum=1)
+        check_on_failure(on_failure)
+        # stored unchanged (sklearn.base.clone)
+        self.features, self.loss, self.regularizer = features, loss, regularizer
+        self.lam, self.p, self.solver, self.tol = lam, p, solver, tol
+        self.max_iter, self.device, self.verbose = max_iter, device, verbose
+        self.solver_options, self.on_failure = solver_options, on_failure
 
     # ------------------------------------------------------------------ features
     def _phi(self, X, side: str):
@@ -296,11 +301,10 @@ class PairOperatorMachine:
                 sol = solve_torch_smooth(prob, tol=self.tol, max_iter=self.max_iter or 500,
                                          verbose=self.verbose)
             if sol.status != "optimal":
-                warnings.warn(
-                    f"PairOperatorMachine ({sol.solver}) stopped at residual {sol.residual:.3e}"
-                    f" > tol={self.tol:.1e} after {sol.n_iter} iterations",
-                    RuntimeWarning, stacklevel=2,
-                )
+                solver_failed(self.on_failure,
+                              f"PairOperatorMachine ({sol.solver}) stopped with status "
+                              f"{sol.status!r} at residual {sol.residual:.3e} > "
+                              f"tol={self.tol:.1e} after {sol.n_iter} iterations", sol.status)
         else:
             sol = solve_cvxpy(prob, solver=self.solver, tol=self.tol, max_iter=self.max_iter,
                               verbose=self.verbose, solver_options=self.solver_options)
@@ -311,7 +315,7 @@ class PairOperatorMachine:
         self.gradient_norm_ = sol.grad_norm
         self.n_iter_ = sol.n_iter
         self.solver_name_ = sol.solver
-        self.solve_seconds_ = sol.seconds
+        self.solve_seconds_ = self.solve_time_ = sol.seconds
         self.history_ = sol.history
         self.n_features_ = prob.shape
         self.residual_kind_ = "gradient"
@@ -325,6 +329,7 @@ class PairOperatorMachine:
             self.coefficients_ = C if batched else C[0]
         else:
             self.coefficients_ = None
+        self.coef_ = self.coefficients_
         return self
 
     def _training_maps(self, X, Y, Z, mask):

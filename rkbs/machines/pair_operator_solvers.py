@@ -49,6 +49,7 @@ import numpy as np
 
 from rkbs._backend import torch_threads
 from rkbs.machines.cvx import SolverError
+from rkbs.machines.cvx import solver_options as _solver_options
 from rkbs.machines.linesearch import backtrack
 from rkbs.machines.losses import (
     loss_curvature,
@@ -644,20 +645,9 @@ def _solve_torch_nuclear(prob, tol, max_iter, verbose, A0):
 
 # ----------------------------------------------------------------------- cvxpy
 def _cvxpy_options(solver: str, tol: float, max_iter: int | None, extra: dict | None) -> dict:
-    if solver == "clarabel":
-        # Clarabel reports optimal_inaccurate below ~1e-12 (SOLVERS.md); 1e-10 costs +20–30%.
-        t = max(tol, 1e-10)
-        opts = {"tol_gap_abs": t, "tol_gap_rel": t, "tol_feas": t}
-        if max_iter is not None:
-            opts["max_iter"] = int(max_iter)
-    else:
-        # SCS's default 1e-5 leaves residuals 1e-3..1e-5 (SOLVERS.md); its measured setting
-        # 1e-8 is the floor (1e-9 ended 'optimal_inaccurate' on a softmax map here).
-        t = max(tol, 1e-8)
-        opts = {"eps_abs": t, "eps_rel": t}
-        if max_iter is not None:
-            opts["max_iters"] = int(max_iter)
-    opts.update(extra or {})
+    """:func:`rkbs.machines.cvx.solver_options` without its ``solver`` key (kept name)."""
+    opts = _solver_options(solver, tol, max_iter, extra)
+    opts.pop("solver")
     return opts
 
 
@@ -693,10 +683,9 @@ def solve_cvxpy(
     else:
         reg = cp.normNuc(A)
     problem = cp.Problem(cp.Minimize(loss + prob.lam * reg))
-    name = {"clarabel": cp.CLARABEL, "scs": cp.SCS}[solver]
-    opts = _cvxpy_options(solver, tol, max_iter, solver_options)
+    opts = _solver_options(solver, tol, max_iter, solver_options)
     try:
-        problem.solve(solver=name, verbose=verbose, **opts)
+        problem.solve(verbose=verbose, **opts)
     except cp.error.SolverError as exc:
         raise SolverError(f"cvxpy/{solver} failed: {exc}", status="solver_error") from exc
     if problem.status != cp.OPTIMAL:

@@ -1,0 +1,81 @@
+"""What every machine shares: the failure policy and scikit-learn parameter handling.
+
+**Failure policy.** A solve that ends without reaching its tolerance raises
+:class:`~rkbs.machines.cvx.SolverError`, whose message names the status and the residual
+reached; with ``on_failure="warn"`` the machine keeps the solver's last point, records the
+status in ``status_`` and warns (``RuntimeWarning``) with the same message. The three
+machines (:class:`~rkbs.machines.BinaryKernelMachine`,
+:class:`~rkbs.machines.PairOperatorMachine`,
+:class:`~rkbs.machines.DualPairOperatorMachine`) follow it.
+
+**Parameters.** :class:`ParamsMixin` gives ``get_params``/``set_params`` from the
+constructor's signature, so :func:`sklearn.base.clone` works (constructors store their
+arguments unchanged).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+from rkbs.machines.cvx import SolverError
+
+__all__ = ["ON_FAILURE", "ParamsMixin", "check_on_failure", "solver_failed"]
+
+#: Choices of ``on_failure``.
+ON_FAILURE = ("raise", "warn")
+
+
+def check_on_failure(on_failure: str) -> str:
+    """Validate ``on_failure`` (``"raise"`` or ``"warn"``)."""
+    if on_failure not in ON_FAILURE:
+        raise ValueError(f"on_failure must be 'raise' or 'warn', got {on_failure!r}")
+    return on_failure
+
+
+def solver_failed(on_failure: str, message: str, status: str, stacklevel: int = 3) -> None:
+    """Apply the failure policy: raise :class:`SolverError` or warn with ``message``."""
+    if on_failure == "raise":
+        raise SolverError(message + " (on_failure='warn' keeps the point with a warning)",
+                          status=status)
+    warnings.warn(message, RuntimeWarning, stacklevel=stacklevel)
+
+
+class ParamsMixin:
+    """scikit-learn's ``get_params``/``set_params`` from the ``__init__`` signature."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [n for n, p in sig.parameters.items()
+                if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Constructor parameters by name (``deep`` adds ``name__sub`` entries of nested
+        objects that have ``get_params``)."""
+        out = {}
+        for name in self._param_names():
+            val = getattr(self, name)
+            out[name] = val
+            if deep and hasattr(val, "get_params") and not isinstance(val, type):
+                out.update({f"{name}__{k}": v for k, v in val.get_params().items()})
+        return out
+
+    def set_params(self, **params):
+        """Set constructor parameters (validated as by the constructor); returns self."""
+        if not params:
+            return self
+        valid = set(self._param_names())
+        bad = sorted(set(k.split("__")[0] for k in params) - valid)
+        if bad:
+            raise ValueError(f"invalid parameter(s) {bad} for {type(self).__name__}; "
+                             f"valid: {sorted(valid)}")
+        current = {n: getattr(self, n) for n in self._param_names()}
+        nested = {k: v for k, v in params.items() if "__" in k}
+        current.update({k: v for k, v in params.items() if "__" not in k})
+        fresh = type(self)(**current)  # validates
+        self.__dict__.update(fresh.__dict__)
+        for k, v in nested.items():
+            head, sub = k.split("__", 1)
+            getattr(self, head).set_params(**{sub: v})
+        return self

@@ -24,7 +24,7 @@ from rkbs._backend import to_numpy
 from rkbs._checks import check_array, check_exponent, check_int, check_positive
 from rkbs.features.base import FeaturePair
 from rkbs.machines.cvx import CVX_SOLVERS, SolverError, solve_cvxpy
-from rkbs.machines.losses import LOSSES, check_loss_targets
+from rkbs.machines.losses import check_loss_targets, get_loss
 from rkbs.machines.newton import initial_point, newton_solve, product_solve, torch_solve
 from rkbs.machines.problem import COUPLINGS, BinaryProblem, Side
 from rkbs.machines.protocol import ParamsMixin, check_on_failure, solver_failed
@@ -52,8 +52,9 @@ class BinaryKernelMachine(ParamsMixin):
         ℓ^∞ would carry g).
     coupling : {"additive", "product"}
         Scores :math:`A_{ij} = f(x_i) + g(y_j)` or :math:`f(x_i)\,g(y_j)`.
-    loss : {"squared", "logistic", "softmax"}
-        See :mod:`rkbs.machines.losses`.
+    loss : str or Loss
+        ``"squared"``, ``"logistic"``, ``"softmax"`` or any registered
+        :class:`~rkbs.machines.losses.Loss` (name or instance); see :mod:`rkbs.machines.losses`.
     lam_x, lam_y : float
         λ_X > 0 and λ_Y > 0; ``lam_y=None`` switches the Y side off (one-sided machine,
         :math:`A_{ij} = f(x_i)`: kernel ridge regression for p = 2, squared loss).
@@ -124,8 +125,7 @@ class BinaryKernelMachine(ParamsMixin):
         pv = check_exponent(p, allow_one=True)
         if coupling not in COUPLINGS:
             raise ValueError(f"unknown coupling {coupling!r}; valid: {', '.join(COUPLINGS)}")
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
+        get_loss(loss)  # a registered name or a Loss; raises naming the valid ones
         check_positive(lam_x, "lam_x")
         if lam_y is not None:
             check_positive(lam_y, "lam_y")
@@ -222,7 +222,8 @@ class BinaryKernelMachine(ParamsMixin):
         prob = self._build_problem(PX, PY, Z, mask)
         self.problem_ = prob
         # the row-softmax loss is invariant to a_i under the additive coupling: f* = 0
-        self.active_ = ("y",) if (self.loss == "softmax" and self.coupling == "additive"
+        self.active_ = ("y",) if (get_loss(self.loss).row_shift_invariant
+                                  and self.coupling == "additive"
                                   and not self.one_sided) else tuple(prob.sides)
         t0 = time.perf_counter()
         scale = self._target_scale(Z, mask)
@@ -259,7 +260,7 @@ class BinaryKernelMachine(ParamsMixin):
         """max|Z| on the observed pairs when the problem is 2-homogeneous in the data
         (squared loss, R = t² on every side) and that scale is outside [1e-3, 1e3];
         else 1 (no rescaling)."""
-        if self.loss != "squared":
+        if not get_loss(self.loss).homogeneous:
             return 1.0
         if self._reg_obj.power(float(self.p)) != 2.0 or (
                 not self.one_sided and self._reg_y_obj.power(self.pair_.q_star) != 2.0):
@@ -316,7 +317,7 @@ class BinaryKernelMachine(ParamsMixin):
         # where Clarabel ends 'optimal_inaccurate' at 1e-8 on some blocks (measured);
         # the torch fallback (solver given) uses these defaults, not Newton's target
         solver = self.solver if solver is None else solver
-        default = 1e-8 if self.loss == "squared" else 1e-7
+        default = 1e-8 if get_loss(self.loss).cone == "power" else 1e-7
         own = solver == self.solver
         tol = default if (self.tol is None or not own) else self.tol
         max_iter = self.max_iter if own else None
@@ -465,14 +466,7 @@ class BinaryKernelMachine(ParamsMixin):
 
     def predict(self, X, Y=None):
         """Predictions: scores (squared), ±1 labels (logistic), row-softmax probabilities."""
-        A = self.decision_function(X, Y)
-        if self.loss == "squared":
-            return A
-        if self.loss == "logistic":
-            return np.where(A >= 0, 1.0, -1.0)
-        A2 = np.atleast_2d(A)
-        E = np.exp(A2 - A2.max(axis=-1, keepdims=True))
-        return E / E.sum(axis=-1, keepdims=True)
+        return get_loss(self.loss).decide(self.decision_function(X, Y))
 
     def __repr__(self) -> str:
         return (f"BinaryKernelMachine(p={self.p:g}, coupling={self.coupling!r}, loss={self.loss!r},"

@@ -49,7 +49,7 @@ from rkbs._checks import check_int, check_positive
 from rkbs.features.base import FeaturePair
 from rkbs.kernels.base import BinaryKernel
 from rkbs.machines.linesearch import backtrack
-from rkbs.machines.losses import LOSSES, loss_gradient, loss_value, predict_from_scores
+from rkbs.machines.losses import get_loss, loss_gradient, loss_value, predict_from_scores
 from rkbs.machines.pair_operator import assemble_operator, fit_features_if_needed, prepare_maps
 from rkbs.machines.pair_operator_solvers import (
     _factor_reduced,
@@ -362,8 +362,7 @@ class DualPairOperatorMachine(ParamsMixin):
                  tol: float = 1e-10, max_iter: int = 100, device: str = "cpu",
                  verbose: bool = False, on_failure: str = "raise"):
         self.kx, self.ky = side_kernels(source)
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; valid losses: {', '.join(LOSSES)}")
+        get_loss(loss)  # a registered name or a Loss; raises naming the valid ones
         check_positive(lam, "lam")
         check_positive(tol, "tol")
         check_int(max_iter, "max_iter", minimum=1)

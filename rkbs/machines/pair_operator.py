@@ -34,7 +34,7 @@ import numpy as np
 from rkbs._backend import is_torch_array, to_numpy
 from rkbs._checks import check_array, check_exponent, check_int, check_positive
 from rkbs.features.base import FeaturePair
-from rkbs.machines.losses import LOSSES, check_loss_targets, loss_gradient, predict_from_scores
+from rkbs.machines.losses import check_loss_targets, get_loss, loss_gradient, predict_from_scores
 from rkbs.machines.pair_operator_solvers import (
     PairProblem,
     solve_cvxpy,
@@ -217,8 +217,7 @@ class PairOperatorMachine(ParamsMixin):
     ):
         if not isinstance(features, FeaturePair):
             raise ValueError(f"features must be a FeaturePair, got {type(features).__name__}")
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; valid losses: {', '.join(LOSSES)}")
+        get_loss(loss)  # a registered name or a Loss; raises naming the valid ones
         if regularizer not in REGULARIZERS:
             raise ValueError(
                 f"unknown regularizer {regularizer!r}; valid: {', '.join(REGULARIZERS)}"

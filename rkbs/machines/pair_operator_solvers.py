@@ -51,12 +51,7 @@ from rkbs._backend import torch_threads
 from rkbs.machines.cvx import SolverError
 from rkbs.machines.cvx import solver_options as _solver_options
 from rkbs.machines.linesearch import backtrack
-from rkbs.machines.losses import (
-    loss_curvature,
-    loss_gradient,
-    loss_value,
-    masked_row_softmax,
-)
+from rkbs.machines.losses import get_loss, loss_curvature, loss_gradient, loss_value
 
 __all__ = [
     "PairProblem",
@@ -66,11 +61,6 @@ __all__ = [
     "solve_torch_nuclear",
     "solve_torch_smooth",
 ]
-
-#: Curvature bound of each loss in the scores h: sup ℓ'' (squared 1, logistic 1/4) and the
-#: largest eigenvalue of diag(π) − ππᵀ (≤ 1/2) for the row softmax.
-_LOSS_CURVATURE = {"squared": 1.0, "logistic": 0.25, "softmax": 0.5}
-
 
 #: Below this many multiply-adds per score evaluation (S·m·D_x·D_y) the CPU torch solver runs
 #: single-threaded: on a shared 2-core machine a 2-thread torch matmul of 32×64 matrices
@@ -174,12 +164,7 @@ class PairProblem:
     def hvp(self, A, H, V):
         """Exact Hessian-vector product of F at A (H = scores at A) with direction V."""
         E = self.scores(V)
-        M = self.mask
-        if self.loss == "softmax":
-            P = masked_row_softmax(H, M)  # rows w/o Ω: 0
-            W = P * E - P * (P * E).sum(-1, keepdim=True)
-        else:  # entrywise ℓ'' (squared: 1, logistic: σ(1 − σ)) on Ω
-            W = E * loss_curvature(self.loss, self.Z, H, self.mask)
+        W = get_loss(self.loss).hvp(self.Z, H, self.mask, E)  # loss Hessian in the scores
         out = (self.PX.transpose(-1, -2) @ W @ self.PY).sum(0)
         if self.regularizer == "frobenius":
             return out + 2.0 * self.lam * V
@@ -198,12 +183,13 @@ class PairProblem:
         return out + self.lam * self.reg_curvature(A) + 1e-300
 
     def lipschitz(self) -> float:
-        """Upper bound on the Lipschitz constant of ∇L: c_ℓ Σ_s ‖Φ_X^s‖₂² ‖Φ_Y^s‖₂²."""
+        """Upper bound on the Lipschitz constant of ∇L: c_ℓ Σ_s ‖Φ_X^s‖₂² ‖Φ_Y^s‖₂², c_ℓ the
+        loss's ``curvature_bound`` (squared 1, logistic 1/4, row softmax 1/2)."""
         import torch
 
         sx = torch.linalg.matrix_norm(self.PX, ord=2)
         sy = torch.linalg.matrix_norm(self.PY, ord=2)
-        return float(_LOSS_CURVATURE[self.loss] * (sx**2 * sy**2).sum())
+        return float(get_loss(self.loss).curvature_bound * (sx**2 * sy**2).sum())
 
 
 @dataclass
@@ -271,33 +257,11 @@ def residual(prob: PairProblem, A, *, absolute: bool = False):
     return smooth_residual(prob, A, absolute=absolute)
 
 
-def loss_hessian_root(loss: str, Z, H, mask):
-    r"""A square root R of the loss Hessian in the scores, :math:`\nabla^2_H L = R^\top R`.
-
-    Squared/logistic: :math:`R = \operatorname{diag}(\sqrt{\ell''})`. Row softmax:
-    :math:`R_i = \operatorname{diag}(\sqrt{\pi_i})(I - \mathbf 1\pi_i^\top)`, since
-    :math:`(I - \pi\mathbf 1^\top)\operatorname{diag}(\pi)(I - \mathbf 1\pi^\top)
-    = \operatorname{diag}(\pi) - \pi\pi^\top`. Returns ``(R, Rt)``, two functions acting
-    on score arrays of shape (..., S, m, n).
-    """
-    if loss == "softmax":
-        P = masked_row_softmax(H, mask)
-        sq = P.sqrt()
-
-        def R(E):
-            return sq * (E - (P * E).sum(-1, keepdim=True))
-
-        def Rt(U):
-            V = sq * U
-            return V - P * V.sum(-1, keepdim=True)
-
-        return R, Rt
-    sq = loss_curvature(loss, Z, H, mask).sqrt()
-
-    def R(E):
-        return sq * E
-
-    return R, R
+def loss_hessian_root(loss, Z, H, mask):
+    r"""A square root R of the loss Hessian in the scores, :math:`\nabla^2_H L = R^\top R`
+    (:meth:`~rkbs.machines.losses.Loss.hessian_root`). Returns ``(R, Rt)``, two functions
+    acting on score arrays of shape (..., S, m, n)."""
+    return get_loss(loss).hessian_root(Z, H, mask)
 
 
 def score_kernel_matrix(GX, GY):

@@ -33,17 +33,14 @@ FEATURE_FAMILIES = {
 
 def binary_targets(loss: str, m: int, n: int, seed=None) -> np.ndarray:
     """Responses Z (m, n) for ``loss``: Gaussian (squared), signs (logistic) or rows of
-    a softmax of Gaussians (softmax; each row a probability vector)."""
+    a softmax of Gaussians (softmax; each row a probability vector); any registered loss
+    by its :meth:`~rkbs.machines.losses.Loss.sample_targets`."""
+    from rkbs.machines.losses import get_loss
+
     rng = check_random_state(seed)
-    Z = rng.standard_normal((check_int(m, "m", minimum=1), check_int(n, "n", minimum=1)))
-    if loss == "squared":
-        return Z
-    if loss == "logistic":
-        return np.where(Z >= 0, 1.0, -1.0)
-    if loss == "softmax":
-        E = np.exp(Z - Z.max(axis=1, keepdims=True))
-        return E / E.sum(axis=1, keepdims=True)
-    raise ValueError(f"unknown loss {loss!r}; valid losses: squared, logistic, softmax")
+    obj = get_loss(loss)
+    return np.asarray(obj.sample_targets(check_int(m, "m", minimum=1),
+                                         check_int(n, "n", minimum=1), rng), dtype=float)
 
 
 def feature_family(name: str, d: int, seed=None):

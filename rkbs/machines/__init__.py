@@ -20,6 +20,7 @@ from rkbs.machines.losses import (
 )
 from rkbs.machines.pair_dual import DualPairOperatorMachine, side_kernels
 from rkbs.machines.pair_operator import PairOperatorMachine, plot_coefficients
+from rkbs.machines.protocol import ON_FAILURE, SolverResult
 from rkbs.machines.select import PAIR_SOLVERS, choose_pair_solver, make_pair_machine
 
 __all__ = [
@@ -48,4 +49,6 @@ __all__ = [
     "PAIR_SOLVERS",
     "choose_pair_solver",
     "make_pair_machine",
+    "ON_FAILURE",
+    "SolverResult",
 ]

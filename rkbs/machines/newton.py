@@ -31,28 +31,25 @@ formed), then an Armijo backtracking line search. Cost per step
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 from rkbs._backend import namespace
 from rkbs._checks import check_random_state
 from rkbs.machines.linesearch import backtrack
 from rkbs.machines.problem import BinaryProblem
+from rkbs.machines.protocol import SolverResult
 
 __all__ = ["NewtonResult", "newton_solve", "product_solve", "torch_solve", "initial_point"]
 
 _EPS = 2.220446049250313e-16
 
 
-@dataclass
-class NewtonResult:
-    """Outcome of :func:`newton_solve`: coefficients, residual history, status."""
+#: Former name of the result type (:class:`rkbs.machines.protocol.SolverResult`).
+NewtonResult = SolverResult
 
-    w: object
-    v: object
-    residual: float
-    iterations: int
-    status: str
-    history: list = field(default_factory=list)
+
+def _result(w, v, residual, iterations, status, history):
+    return SolverResult({"x": w, "y": v}, residual, status, iterations, history,
+                        solver="newton")
 
 
 def _exponent(r: float) -> float:
@@ -169,7 +166,7 @@ def newton_solve(prob: BinaryProblem, w, v=None, *, blocks=None, tol: float = 1e
             break
         u = trial
     c = current(u)
-    return NewtonResult(c["x"], c.get("y"), history[-1], it, status, history)
+    return _result(c["x"], c.get("y"), history[-1], it, status, history)
 
 
 def _armijo(F, u, F0, d, slope, blocks, max_halvings=40):
@@ -381,4 +378,4 @@ def product_solve(prob: BinaryProblem, w, v, *, tol: float = 1e-10, max_iter: in
         if res <= tol:
             status = "optimal"
             break
-    return NewtonResult(w, v, history[-1], len(history), status, history)
+    return _result(w, v, history[-1], len(history), status, history)

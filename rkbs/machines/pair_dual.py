@@ -56,7 +56,7 @@ from rkbs.machines.pair_operator_solvers import (
     loss_hessian_root,
     score_kernel_matrix,
 )
-from rkbs.machines.protocol import ParamsMixin, check_on_failure, solver_failed
+from rkbs.machines.protocol import ParamsMixin, SolverResult, check_on_failure, solver_failed
 
 __all__ = ["side_kernels", "DualPairProblem", "solve_dual", "DualPairOperatorMachine"]
 
@@ -192,10 +192,10 @@ def solve_dual(prob: DualPairProblem, *, tol: float = 1e-10, max_iter: int = 100
 
     Returns
     -------
-    C : tensor (S, m, n), H : tensor (S, m, n), info : dict
-        ``residual``, ``residual_floor``, ``objective``, ``n_iter``, ``status``
+    SolverResult
+        ``solution`` C (S, m, n); ``residual``, ``objective``, ``n_iter``, ``status``
         ("optimal", "round_off_floor" or "not_converged"), ``seconds``, ``history``
-        (residual per step).
+        (residual per step); ``info["scores"]`` H = 𝒦C, ``info["residual_floor"]``.
     """
     import torch
 
@@ -280,11 +280,9 @@ def solve_dual(prob: DualPairProblem, *, tol: float = 1e-10, max_iter: int = 100
     res = history[-1]
     status = ("optimal" if res <= tol else "round_off_floor" if stalled >= 3 and res <= floor
               else "not_converged")
-    return C, H, {
-        "residual": res, "residual_floor": floor, "objective": prob.objective(C, H),
-        "n_iter": it, "status": status, "seconds": time.perf_counter() - t0,
-        "history": history,
-    }
+    return SolverResult(C, res, status, it, history, objective=prob.objective(C, H),
+                        solver="dual-newton", seconds=time.perf_counter() - t0,
+                        info={"scores": H, "residual_floor": floor})
 
 
 def _points(X, name):
@@ -397,18 +395,19 @@ class DualPairOperatorMachine(ParamsMixin):
         N = Zb.size
         threads = 1 if N <= 512 and GX.device.type == "cpu" else None
         with torch_threads(threads):
-            C, _, info = solve_dual(prob, tol=self.tol, max_iter=self.max_iter,
-                                    verbose=self.verbose)
+            sol = solve_dual(prob, tol=self.tol, max_iter=self.max_iter,
+                             verbose=self.verbose)
+        C = sol.solution
         self.X_fit_, self.Y_fit_, self._batched = Xb, Yb, batched
         self.coef_ = C.cpu().numpy() if batched else C[0].cpu().numpy()
         self._C = C
-        self.objective_ = info["objective"]
-        self.residual_ = info["residual"]
-        self.residual_floor_ = info["residual_floor"]
-        self.status_ = info["status"]
-        self.n_iter_ = info["n_iter"]
-        self.solve_seconds_ = info["seconds"]
-        self.history_ = info["history"]
+        self.objective_ = sol.objective
+        self.residual_ = sol.residual
+        self.residual_floor_ = sol.info["residual_floor"]
+        self.status_ = sol.status
+        self.n_iter_ = sol.n_iter
+        self.solve_seconds_ = sol.seconds
+        self.history_ = sol.history
         self.n_scores_ = N
         self.source_is_features_ = isinstance(self.source, FeaturePair)
         self.residual_kind_ = "fixed_point"

@@ -43,7 +43,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -52,6 +52,7 @@ from rkbs.machines.cvx import SolverError
 from rkbs.machines.cvx import solver_options as _solver_options
 from rkbs.machines.linesearch import backtrack
 from rkbs.machines.losses import get_loss, loss_curvature, loss_gradient, loss_value
+from rkbs.machines.protocol import SolverResult
 
 __all__ = [
     "PairProblem",
@@ -192,20 +193,9 @@ class PairProblem:
         return float(get_loss(self.loss).curvature_bound * (sx**2 * sy**2).sum())
 
 
-@dataclass
-class PairSolution:
-    """A solution with its optimality record (A as float64 numpy)."""
-
-    A: np.ndarray
-    objective: float
-    residual: float
-    status: str
-    n_iter: int
-    solver: str
-    seconds: float
-    #: absolute ‖∇F(A)‖_F (smooth) or gradient-map norm ‖G_t(A)‖_F (nuclear, t = 1/L)
-    grad_norm: float = float("nan")
-    history: list = field(default_factory=list)
+#: Former name of the result type (:class:`rkbs.machines.protocol.SolverResult`; its
+#: ``A`` is ``solution``, float64 numpy).
+PairSolution = SolverResult
 
 
 # --------------------------------------------------------------------- residuals
@@ -530,8 +520,8 @@ def _solve_torch_smooth(prob, tol, max_iter, newton, verbose, A0):
             print(f"[pair-operator/torch] Newton steps {n_newton}: residual "
                   f"{smooth_residual(prob, A):.3e}")
     res, gnorm = smooth_residual(prob, A, absolute=True)
-    return PairSolution(
-        A=A.detach().cpu().numpy().astype(np.float64), objective=prob.objective(A),
+    return SolverResult(
+        solution=A.detach().cpu().numpy().astype(np.float64), objective=prob.objective(A),
         residual=res, grad_norm=gnorm, status="optimal" if res <= tol else "not_converged",
         n_iter=it + n_newton, solver="torch-lbfgs+newton" if newton else "torch-lbfgs",
         seconds=time.perf_counter() - t0, history=history,
@@ -599,8 +589,8 @@ def _solve_torch_nuclear(prob, tol, max_iter, verbose, A0):
             if res <= tol:
                 break
     res, gnorm = nuclear_residual(prob, A, step=t_ref, absolute=True)
-    return PairSolution(
-        A=A.cpu().numpy().astype(np.float64), objective=prob.objective(A), residual=res,
+    return SolverResult(
+        solution=A.cpu().numpy().astype(np.float64), objective=prob.objective(A), residual=res,
         grad_norm=gnorm,
         status="optimal" if res <= tol else "not_converged", n_iter=k, solver="torch-fista",
         seconds=time.perf_counter() - t0, history=history,
@@ -662,8 +652,8 @@ def solve_cvxpy(
     At = torch.as_tensor(A.value, dtype=prob.PX.dtype, device=prob.PX.device)
     n_iter = problem.solver_stats.num_iters if problem.solver_stats is not None else -1
     res, gnorm = residual(prob, At, absolute=True)
-    return PairSolution(
-        A=np.asarray(A.value, dtype=np.float64), objective=prob.objective(At),
+    return SolverResult(
+        solution=np.asarray(A.value, dtype=np.float64), objective=prob.objective(At),
         residual=res, grad_norm=gnorm, status=problem.status, n_iter=int(n_iter or -1),
         solver=f"cvxpy-{solver}", seconds=time.perf_counter() - t0,
     )

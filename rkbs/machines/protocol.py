@@ -16,11 +16,13 @@ arguments unchanged).
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
+from dataclasses import dataclass, field
 
 from rkbs.machines.cvx import SolverError
 
-__all__ = ["ON_FAILURE", "ParamsMixin", "check_on_failure", "solver_failed"]
+__all__ = ["ON_FAILURE", "ParamsMixin", "SolverResult", "check_on_failure", "solver_failed"]
 
 #: Choices of ``on_failure``.
 ON_FAILURE = ("raise", "warn")
@@ -79,3 +81,60 @@ class ParamsMixin:
             head, sub = k.split("__", 1)
             getattr(self, head).set_params(**{sub: v})
         return self
+
+
+@dataclass
+class SolverResult:
+    """The outcome of every solver of the machines (one type).
+
+    Attributes
+    ----------
+    solution : object
+        The solver's variable: ``{"x": w, "y": v}`` (binary Newton), the operator A
+        (D_x, D_y) (primal pair-operator solvers, float64 numpy) or the coefficients C
+        (S, m, n) (dual solver, a tensor).
+    residual : float
+        The solver's optimality measure at ``solution`` (relative first-order residual,
+        proximal-gradient residual for the nuclear norm, fixed-point residual for the dual).
+    status : str
+        ``"optimal"`` or why not (``"max_iter"``, ``"stalled"``, ``"not_converged"``,
+        ``"round_off_floor"``, a cvxpy status).
+    n_iter : int
+    history : list
+        Residual after each iteration (or (phase, residual) pairs).
+    objective, seconds, grad_norm : float
+        NaN where a solver does not report them.
+    solver : str
+    info : dict
+        Solver-specific extras (e.g. the dual's scores and residual floor).
+    """
+
+    solution: object
+    residual: float
+    status: str
+    n_iter: int
+    history: list = field(default_factory=list)
+    objective: float = math.nan
+    solver: str = ""
+    seconds: float = math.nan
+    grad_norm: float = math.nan
+    info: dict = field(default_factory=dict)
+
+    @property
+    def w(self):
+        """Binary problems: the X-side coefficients."""
+        return self.solution["x"]
+
+    @property
+    def v(self):
+        """Binary problems: the Y-side coefficients (None when one-sided)."""
+        return self.solution.get("y")
+
+    @property
+    def A(self):
+        """Pair-operator problems: the solution itself."""
+        return self.solution
+
+    @property
+    def iterations(self) -> int:
+        return self.n_iter

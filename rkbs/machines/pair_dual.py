@@ -146,6 +146,23 @@ class DualPairProblem:
         H = self.scores(C) if H is None else H
         return float(loss_value(self.loss, self.Z, H, self.mask) + self.lam * (C * H).sum())
 
+    # the problem interface shared with BinaryProblem and PairProblem
+    def gradient(self, C):
+        r""":math:`\nabla_C F = \mathcal K(G + 2\lambda C)`, G the loss gradient at H = 𝒦C."""
+        H = self.scores(C)
+        return self.scores(loss_gradient(self.loss, self.Z, H, self.mask) + 2.0 * self.lam * C)
+
+    def hessian_root(self, C):
+        r"""``(R, Rt)`` with the loss Hessian in the scores :math:`\nabla^2_H L = R^\top R`."""
+        return get_loss(self.loss).hessian_root(self.Z, self.scores(C), self.mask)
+
+    def residual(self, C) -> float:
+        r"""Fixed-point residual :math:`\lVert\mathcal K(G + 2\lambda C)\rVert /
+        (\lVert\mathcal KG\rVert + \lVert 2\lambda H\rVert)` (zero iff C is optimal)."""
+        H = self.scores(C)
+        KG = self.scores(loss_gradient(self.loss, self.Z, H, self.mask))
+        return _fixed_point_residual(KG, H, self.lam)
+
 
 def _apply_blocks(GX, C, GY):
     """:math:`H_a = \\sum_b G^X_{ab} C_b G^{Y\\top}_{ab}` for GX (S', m', S, m), C (S, m, n),

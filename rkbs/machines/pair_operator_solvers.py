@@ -149,6 +149,20 @@ class PairProblem:
         val, *_ = self.loss_and_grad(A)
         return float(val + self.lam * self.reg_value(A))
 
+    # the problem interface shared with BinaryProblem and DualPairProblem
+    def gradient(self, A):
+        r""":math:`\nabla F(A) = \nabla L + \lambda\nabla R` (smooth regularizers)."""
+        _, gL, _, _ = self.loss_and_grad(A)
+        return gL + self.lam * self.reg_grad(A)
+
+    def hessian_root(self, A):
+        r"""``(R, Rt)`` with the loss Hessian in the scores :math:`\nabla^2_H L = R^\top R`."""
+        return get_loss(self.loss).hessian_root(self.Z, self.scores(A), self.mask)
+
+    def residual(self, A) -> float:
+        """The relative residual of the module docstring (:func:`residual`)."""
+        return residual(self, A)
+
     def reg_curvature(self, A):
         r"""Curvature used for :math:`\sum|A_{kl}|^p` in the Newton model.
 

@@ -130,6 +130,10 @@ class BinaryProblem:
             out["y"] = (self.Phi_Y.T @ gb, s.reg_scale(v) * s.iota(v))
         return out
 
+    def gradient(self, w, v):
+        r"""Per side :math:`\nabla_c F = \nabla_c L + \lambda\nabla_c R`, ``{"x": ..., "y": ...}``."""
+        return {s: gl + gr for s, (gl, gr) in self.gradients(w, v).items()}
+
     def residual(self, w, v, blocks=None) -> float:
         r"""Relative first-order residual ρ over ``blocks`` (default: every side)."""
         xp = self.xp

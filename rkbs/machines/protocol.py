@@ -8,6 +8,17 @@ machines (:class:`~rkbs.machines.BinaryKernelMachine`,
 :class:`~rkbs.machines.PairOperatorMachine`,
 :class:`~rkbs.machines.DualPairOperatorMachine`) follow it.
 
+**Problems.** Every solver works on a problem object with the same interface —
+``objective(x)``, ``gradient(x)``, ``residual(x)`` (the optimality measure the solver
+stops on) and the loss Hessian in the scores as a root (``hessian_root``) or through
+``score_hessian``/``hvp`` — where x is (w, v) for
+:class:`~rkbs.machines.problem.BinaryProblem`, the operator A for
+:class:`~rkbs.machines.pair_operator_solvers.PairProblem` and the coefficients C for
+:class:`~rkbs.machines.pair_dual.DualPairProblem`. The Hessian itself comes from the
+loss object (:meth:`rkbs.machines.losses.Loss.hessian_terms`). Every solver returns a
+:class:`SolverResult` and backtracks with :func:`rkbs.machines.linesearch.backtrack`;
+cvxpy options come from :func:`rkbs.machines.cvx.solver_options`.
+
 **Parameters.** :class:`ParamsMixin` gives ``get_params``/``set_params`` from the
 constructor's signature, so :func:`sklearn.base.clone` works (constructors store their
 arguments unchanged).

@@ -111,6 +111,13 @@ class BinaryKernelMachine(ParamsMixin):
         Per side (``"x"``, ``"y"``) and ``"joint"``.
     pair_ : RKBSPair
         The RKBS pair (features, p).
+    problem_, active_, Phi_X_, Phi_Y_, X_fit_, Y_fit_, Z_, mask_
+        The certificate protocol (what :func:`rkbs.verify.certify` reads): the
+        :class:`~rkbs.machines.problem.BinaryProblem`, the sides that were optimized, the
+        training features (m, D_X), (n, D_Y), points, targets and mask.
+    solver_info_ : dict
+        The solve's record (``fallback``: ``"clarabel"`` when the torch solve needed the
+        fallback, else None; ``target_scale``: the rescaling of Z, 1 when none).
     """
 
     def __init__(self, features: FeaturePair, *, p: float = 2.0, coupling: str = "additive",

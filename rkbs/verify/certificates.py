@@ -29,6 +29,12 @@ bound is propagated from E (span ≤ E; coefficients ≤ E‖ι‖/σ_min(Φ)/�
 t ↦ sign(t)|t|^{q*−1}), times a safety factor 2, plus a round-off floor
 (10 ε-multiples stated at each formula). A perturbed or non-optimal point is assessed
 against the same tolerances: it must fail (built-in negative controls).
+
+**Pair-operator machines** (:func:`certify_pair`, reached through :func:`certify`): the
+representer form :math:`A^\star = -\frac{1}{2\lambda}\sum_s \Phi_X^{(s)\top}G_s
+\Phi_Y^{(s)}` checked on the training scores and on held-out points, through the
+machines' public protocol (``fit_maps_``, ``side_kernels()``, ``decision_function``,
+``residual_``, ``residual_kind_``, ``solution_``/``with_solution``).
 """
 
 from __future__ import annotations

@@ -60,6 +60,10 @@ def test_sklearn_clone_get_set_params(name):
         twin.set_params(nosuch=1)
     with pytest.raises(ValueError, match="tol"):  # validated as by the constructor
         twin.set_params(tol=-1.0)
+    src = "source" if name == "dual" else "features"
+    if not hasattr(twin.get_params(deep=False)[src], "set_params"):
+        with pytest.raises(ValueError, match="has no set_params"):
+            twin.set_params(**{f"{src}__degree": 3})
     # a clone fits to the same solution (same problem, deterministic solver)
     a, b = _fit(name, mach), _fit(name, clone(mach))
     np.testing.assert_allclose(b.coef_, a.coef_, rtol=0, atol=1e-12 * np.abs(a.coef_).max())

@@ -90,7 +90,11 @@ class ParamsMixin:
         self.__dict__.update(fresh.__dict__)
         for k, v in nested.items():
             head, sub = k.split("__", 1)
-            getattr(self, head).set_params(**{sub: v})
+            obj = getattr(self, head)
+            if not hasattr(obj, "set_params"):
+                raise ValueError(f"cannot set {k!r}: {head}={type(obj).__name__} has no "
+                                 "set_params; pass a new object as the parameter instead")
+            obj.set_params(**{sub: v})
         return self
 
 

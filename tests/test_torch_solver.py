@@ -8,9 +8,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from rkbs.features import TaylorFeatures  # noqa: E402
+from rkbs.machines.newton import torch_solve  # noqa: E402
 from rkbs.machines.problem import BinaryProblem, Side  # noqa: E402
 from rkbs.machines.regularizers import parse_regularizer  # noqa: E402
-from rkbs.machines.newton import torch_solve  # noqa: E402
 
 
 def problem(to, p=1.5, loss="squared", coupling="additive"):

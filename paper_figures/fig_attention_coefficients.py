@@ -21,18 +21,32 @@ from paper_figures._common import figure_dir, new_figure, save_figure, style, wr
 NAME = "attention_coefficients"
 
 
-def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
-    out_dir = figure_dir(out_dir)
-    from rkbs.attention.compare import fit_head, operator_alignment, planted_bilinear, score_maps
+def fitting_problems(quick: bool) -> list:
+    """The figure's one solver problem: the planted head's maps, linear features,
+    Frobenius, λ = 1e-3, primal torch solver to residual 1e-10."""
+    from rkbs.attention.compare import planted_bilinear
     from rkbs.features import LinearFeatures
     from rkbs.kernels import LinearKernel
+    from rkbs.machines import make_pair_machine
+    from rkbs.verify import FittingProblem
+
+    n_seq = 12 if quick else 40
+    X, Y, P, *_ = planted_bilinear(n_seq=n_seq, m=8, n=8, dim=6, head_dim=2, seed=0)
+    feats = LinearFeatures(LinearKernel(scale=None, dim=6))
+    mach = make_pair_machine(feats, X, Y, lam=1e-3, tol=1e-10, max_iter=2000, solver="primal")
+    return [FittingProblem(f"planted head, linear features, {n_seq} maps", mach, X, Y, P)]
+
+
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
+    from rkbs.attention.compare import operator_alignment, planted_bilinear, score_maps
     from rkbs.machines import plot_coefficients
 
     n_seq = 12 if quick else 40
     X, Y, P, A, W_Q, W_K = planted_bilinear(n_seq=n_seq, m=8, n=8, dim=6, head_dim=2, seed=0)
-    feats = LinearFeatures(LinearKernel(scale=None, dim=6))
-    lam = 1e-3
-    mach = fit_head(feats, X, Y, P, lam=lam, tol=1e-10, max_iter=2000)
+    (prob,) = fitting_problems(quick)
+    lam = prob.machine.lam
+    mach = prob.fit()
     fitted = mach.predict(X, Y)
     A_rep = mach.representer_operator(X, Y)
     rep_err = float(np.linalg.norm(mach.A_ - A_rep) / np.linalg.norm(mach.A_))

@@ -114,6 +114,33 @@ def plot_rows(rows, lams, spectra=None):
     return fig
 
 
+def fitting_problems(quick: bool) -> list:
+    """The solver problems of :func:`main`'s ``compare_head`` call: every feature family at
+    every λ of the grid on the training sequences (``solver="auto"``, residual 1e-10),
+    and the nuclear-norm fit of linear features (residual 1e-6); the head is trained
+    first (seconds)."""
+    from rkbs.attention.compare import comparison_features
+    from rkbs.machines import make_pair_machine
+    from rkbs.verify import FittingProblem
+
+    cfg = _config(quick)
+    _, X, Y, P, _, _ = trained_head(cfg)
+    feats = comparison_features(X.shape[-1], taylor_degrees=cfg["taylor"],
+                                prf_dims=cfg["prf"], implicit_taylor=True, exact_edp=True,
+                                seed=0)
+    tr = slice(0, cfg["n_train"])
+    Xt, Yt, Pt = X[tr], Y[tr], P[tr]
+    out = [FittingProblem(f"{label}, λ={lam:g}",
+                          make_pair_machine(pair, Xt, Yt, lam=lam, tol=1e-10, solver="auto"),
+                          Xt, Yt, Pt)
+           for label, pair in feats.items() for lam in cfg["lams"]]
+    out.append(FittingProblem(
+        f"linear, nuclear λ={cfg['nuclear_lam']:g}",
+        make_pair_machine(feats["linear"], Xt, Yt, regularizer="nuclear",
+                          lam=cfg["nuclear_lam"], tol=1e-6, max_iter=5000), Xt, Yt, Pt))
+    return out
+
+
 def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
     out_dir = figure_dir(out_dir)
     from rkbs.attention.compare import compare_head, comparison_features

@@ -41,21 +41,33 @@ def _grid(quick):
             for p in (1.25, 1.5, 2.0, 3.0, 4.0) for loss in ("squared", "logistic", "softmax")]
 
 
-def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
-    out_dir = figure_dir(out_dir)
+def fitting_problems(quick: bool) -> list:
+    """The solver problems of the figure: one additive machine per grid point (data drawn
+    from one seeded stream, in grid order)."""
     from rkbs.machines import BinaryKernelMachine
+    from rkbs.verify import FittingProblem
 
     rng = np.random.default_rng(5)
     d, m, n = 4, 12, 10  # D = 35 or 48 > m, n: the span part is informative
-    rows, labels = [], []
+    out = []
     for k, (kname, p, loss) in enumerate(_grid(quick)):
         X, Y = rng.standard_normal((m, d)), rng.standard_normal((n, d))
         Z = rkbs.binary_targets(loss, m, n, rng)
         feats = rkbs.feature_family(_FAMILY[kname], d, rng)
-        label = f"{kname.split(' ')[0]}, p={p:g}, {loss}"
-        labels.append(label)
         mach = BinaryKernelMachine(feats, p=p, coupling="additive", loss=loss, lam_x=0.1,
-                                   lam_y=0.1, solver="torch", seed=k).fit(X, Y, Z)
+                                   lam_y=0.1, solver="torch", seed=k)
+        out.append(FittingProblem(f"{kname.split(' ')[0]}, p={p:g}, {loss}", mach, X, Y, Z))
+    return out
+
+
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
+    rows, labels = [], []
+    for k, prob in enumerate(fitting_problems(quick)):
+        kname, p, loss = _grid(quick)[k]
+        label = prob.label
+        labels.append(label)
+        mach = prob.fit()
         cert = rkbs.certify(mach, negative_controls=True, setting=label)
         for r in cert.rows:
             if r.part == "whole certificate":  # a summary of the parts, not a part

@@ -147,13 +147,10 @@ def comparison_features(dim: int, *, taylor_degrees=(1, 2), prf_dims=(16, 64, 25
 
 
 def _auto_solver(features, X, Y, regularizer) -> str:
-    """"primal" for non-Frobenius norms, "dual" for kernels, else by D² against S·m·n."""
-    if regularizer != "frobenius":
-        return "primal"
-    if not isinstance(features, FeaturePair):
-        return "dual"
-    n_scores = np.prod(X.shape[:-1]) * Y.shape[-2]  # (S,) m · n
-    return "dual" if features.n_features ** 2 > n_scores else "primal"
+    """The primal/dual choice (kept name): :func:`rkbs.machines.choose_pair_solver`."""
+    from rkbs.machines import choose_pair_solver
+
+    return choose_pair_solver(features, X, Y, regularizer)
 
 
 def fit_head(features, X, Y, P, *, regularizer: str = "frobenius", lam: float = 1e-3,
@@ -176,21 +173,11 @@ def fit_head(features, X, Y, P, *, regularizer: str = "frobenius", lam: float = 
     """
     import warnings
 
-    from rkbs.machines import DualPairOperatorMachine, PairOperatorMachine
+    from rkbs.machines import make_pair_machine
 
-    if solver not in ("primal", "dual", "auto"):
-        raise ValueError(f"solver must be 'primal', 'dual' or 'auto', got {solver!r}")
-    if solver == "auto":
-        solver = _auto_solver(features, X, Y, regularizer)
-    if solver == "dual":
-        if regularizer != "frobenius":
-            raise ValueError("the dual solver fits the Frobenius regularizer only, got "
-                             f"{regularizer!r}")
-        mach = DualPairOperatorMachine(features, loss="softmax", lam=lam, tol=tol,
-                                       max_iter=max_iter or 100, **kw)
-    else:
-        mach = PairOperatorMachine(features, loss="softmax", regularizer=regularizer,
-                                   lam=lam, solver="torch", tol=tol, max_iter=max_iter, **kw)
+    kw.setdefault("on_failure", "warn")  # held-out scores need no certificate-grade solve
+    mach = make_pair_machine(features, X, Y, loss="softmax", regularizer=regularizer,
+                             lam=lam, tol=tol, max_iter=max_iter, solver=solver, **kw)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*PairOperatorMachine", RuntimeWarning)
         return mach.fit(X, Y, P)

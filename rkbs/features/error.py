@@ -63,15 +63,10 @@ from scipy import special
 from rkbs._backend import to_numpy
 from rkbs._checks import check_int, check_pair_arrays, check_positive, check_random_state
 from rkbs.features.random import (
-    HyperbolicRandomFeatures,
-    PositiveRandomFeatures,
     RandomFeaturePair,
-    RandomFourierFeatures,
-    RandomMaclaurinFeatures,
-    TrigonometricRandomFeatures,
     maclaurin_coefficients,
 )
-from rkbs.kernels.base import EDPKernel, PolynomialKernel, RBFKernel
+from rkbs.kernels.base import EDPKernel, PolynomialKernel
 from rkbs.plotting import OKABE_ITO
 
 __all__ = [
@@ -203,28 +198,19 @@ def predicted_mse(pair: RandomFeaturePair, X, Y, *, n_features: int | None = Non
     r"""Closed-form per-pair MSE of ``pair``'s estimator on raw inputs, shape ``(n, m)``.
 
     The kernel's query/key maps are applied first. ``n_features`` defaults to
-    ``pair.n_components``. Raises ``ValueError`` for estimators without a closed form
-    here (orthogonal projections, TensorSketch, Nyström).
+    ``pair.n_components``. The estimator supplies the formula
+    (:meth:`~rkbs.features.random.RandomFeaturePair.closed_form_mse`); raises
+    ``ValueError`` for estimators without one (orthogonal projections, TensorSketch,
+    Nyström).
     """
+    if not isinstance(pair, RandomFeaturePair):
+        raise ValueError(f"pair must be a random feature pair, got {type(pair).__name__}")
     X, Y = check_pair_arrays(X, Y)
     Q, K = pair.kernel.queries(X), pair.kernel.keys(Y)
-    D = pair.n_components if n_features is None else n_features
-    if getattr(pair, "orthogonal", False):
-        raise ValueError(
-            "no closed-form MSE for orthogonal projections (it is below the iid one, "
-            "Choromanski et al. 2021, Thm 2): use empirical_mse, or orthogonal=False"
-        )
-    if isinstance(pair, HyperbolicRandomFeatures):
-        return mse_hyperbolic(Q, K, D)
-    if isinstance(pair, PositiveRandomFeatures):
-        return mse_positive(Q, K, D)
-    if isinstance(pair, TrigonometricRandomFeatures):
-        return mse_trigonometric(Q, K, D)
-    if isinstance(pair, RandomFourierFeatures):
-        return mse_rff(Q, K, D, sigma=pair.kernel.sigma, variant=pair.variant)
-    if isinstance(pair, RandomMaclaurinFeatures):
-        return mse_maclaurin(Q, K, D, kernel=pair.kernel)
-    raise ValueError(f"no closed-form MSE for {type(pair).__name__}: use empirical_mse")
+    try:
+        return pair.closed_form_mse(Q, K, n_features)
+    except NotImplementedError as exc:
+        raise ValueError(str(exc)) from None
 
 
 # ------------------------------------------------------------------ empirics
@@ -374,27 +360,19 @@ def error_curve(pair: RandomFeaturePair, X, Y, n_features, *, n_draws: int = 100
 
 # --------------------------------------------------------------- usefulness
 def _alternatives(pair):
-    k, D = pair.kernel, pair.n_components
-    D2 = D + D % 2
-    if isinstance(k, EDPKernel):
-        return {
-            "PositiveRandomFeatures": PositiveRandomFeatures(k, D),
-            "HyperbolicRandomFeatures": HyperbolicRandomFeatures(k, D2),
-            "TrigonometricRandomFeatures": TrigonometricRandomFeatures(k, D2),
-            "RandomMaclaurinFeatures": RandomMaclaurinFeatures(k, D),
-        }
-    if isinstance(k, RBFKernel):
-        return {
-            "RandomFourierFeatures(cos_offset)": RandomFourierFeatures(k, D),
-            "RandomFourierFeatures(sincos)": RandomFourierFeatures(k, D2, variant="sincos"),
-        }
-    return {}
+    """Other estimators of ``pair.kernel`` with a closed-form MSE, at about the same D,
+    by name (each estimator class says what it offers: ``comparable``)."""
+    from rkbs.features.random import estimators_for
+
+    out = {}
+    for cls in estimators_for(pair.kernel):
+        for alt in cls.comparable(pair.kernel, pair.n_components):
+            out.setdefault(alt.estimator_name, alt)
+    return out
 
 
 def _name(pair):
-    if isinstance(pair, RandomFourierFeatures):
-        return f"RandomFourierFeatures({pair.variant})"
-    return type(pair).__name__
+    return pair.estimator_name
 
 
 def check_usefulness(pair: RandomFeaturePair, X, Y, *, threshold: float = 0.25,

@@ -183,6 +183,38 @@ class RandomFeaturePair(FeaturePair):
     _kernel_type: type = BinaryKernel
     _paired: bool = False  # True: D/2 projections, D must be even
     n_components = None  # set by __init__ (shadows FeaturePair.n_components)
+    #: Every feature (hence every estimated kernel value) is ≥ 0: safe as attention weights.
+    nonnegative_features: bool = False
+    #: Every estimator class, in definition order (:func:`estimators_for`).
+    _estimators: list = []
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        RandomFeaturePair._estimators.append(cls)
+
+    # ----------------------------------------------------- self-description
+    @property
+    def estimator_name(self) -> str:
+        """Name of the estimator in tables and warnings (class name, plus variant)."""
+        return type(self).__name__
+
+    def closed_form_mse(self, Q, K, n_features: int | None = None):
+        r"""Per-pair MSE :math:`\mathbb E(\hat\kappa - \kappa)^2` on mapped queries Q (n, d)
+        and keys K (m, d) at D = ``n_features`` (default ``n_components``), (n, m).
+
+        Raises ``NotImplementedError`` for estimators without a closed form.
+        """
+        raise NotImplementedError(f"no closed-form MSE for {type(self).__name__}: use "
+                                  "empirical_mse")
+
+    @classmethod
+    def comparable(cls, kernel, n_components: int) -> list:
+        """Instances of this estimator to compare with another estimator of ``kernel`` at
+        (about) the same D: one at D (D + 1 when it needs an even D) by default, none
+        when the class has no closed-form MSE of its own."""
+        if "closed_form_mse" not in cls.__dict__:
+            return []
+        return [cls(kernel, n_components + (n_components % 2 if cls._paired else 0))]
 
     def __init__(self, kernel, n_components: int, *, seed=None, max_memory: float | None = None):
         types = self._kernel_type if isinstance(self._kernel_type, tuple) else (
@@ -349,6 +381,25 @@ class RandomFourierFeatures(RandomFeaturePair):
         self._paired = variant == "sincos"
         super().__init__(kernel, n_components, seed=seed, max_memory=max_memory)
 
+    @property
+    def estimator_name(self) -> str:
+        return f"RandomFourierFeatures({self.variant})"
+
+    def closed_form_mse(self, Q, K, n_features: int | None = None):
+        """Sutherland & Schneider (2015): :func:`rkbs.features.error.mse_rff`."""
+        from rkbs.features.error import mse_rff
+
+        D = self.n_components if n_features is None else n_features
+        return mse_rff(Q, K, D, sigma=self.kernel.sigma, variant=self.variant)
+
+    @classmethod
+    def comparable(cls, kernel, n_components: int) -> list:
+        """Both variants: cos+offset at D and sin/cos at the next even D."""
+        if cls is not RandomFourierFeatures:
+            return super().comparable(kernel, n_components)
+        return [cls(kernel, n_components),
+                cls(kernel, n_components + n_components % 2, variant="sincos")]
+
     def _draw(self, d, rng):
         n_freq = self.n_components // 2 if self._paired else self.n_components
         self.omega_ = rng.standard_normal((n_freq, d)) / self.kernel.sigma
@@ -406,6 +457,12 @@ class _EDPRandomFeatures(RandomFeaturePair):
             raise ValueError(f"orthogonal must be True or False, got {orthogonal!r}")
         self.orthogonal = orthogonal
 
+    def _check_iid(self):
+        if self.orthogonal:
+            raise NotImplementedError(
+                "no closed-form MSE for orthogonal projections (it is below the iid one, "
+                "Choromanski et al. 2021, Thm 2): use empirical_mse, or orthogonal=False")
+
     def _draw(self, d, rng):
         n_proj = self.n_components // 2 if self._paired else self.n_components
         self.omega_ = gaussian_projections(n_proj, d, rng, orthogonal=self.orthogonal)
@@ -433,6 +490,15 @@ class PositiveRandomFeatures(_EDPRandomFeatures):
     \tfrac12\log D`, ``c = max_r ℓ_r`` (treated as a constant under autograd),
     ``F = exp(ℓ - c)``.
     """
+
+    nonnegative_features = True
+
+    def closed_form_mse(self, Q, K, n_features: int | None = None):
+        """Lemma 2 of Choromanski et al. (2021): :func:`rkbs.features.error.mse_positive`."""
+        from rkbs.features.error import mse_positive
+
+        self._check_iid()
+        return mse_positive(Q, K, self.n_components if n_features is None else n_features)
 
     def _log_features(self, U):
         xp = namespace(U)
@@ -467,6 +533,13 @@ class HyperbolicRandomFeatures(PositiveRandomFeatures):
 
     _paired = True
 
+    def closed_form_mse(self, Q, K, n_features: int | None = None):
+        """:func:`rkbs.features.error.mse_hyperbolic`."""
+        from rkbs.features.error import mse_hyperbolic
+
+        self._check_iid()
+        return mse_hyperbolic(Q, K, self.n_components if n_features is None else n_features)
+
     def _log_features(self, U):
         xp = namespace(U)
         Wt = self._param("omega_t_", U)
@@ -491,6 +564,13 @@ class TrigonometricRandomFeatures(_EDPRandomFeatures):
     """
 
     _paired = True
+
+    def closed_form_mse(self, Q, K, n_features: int | None = None):
+        """Lemma 2 of Choromanski et al. (2021): :func:`rkbs.features.error.mse_trigonometric`."""
+        from rkbs.features.error import mse_trigonometric
+
+        self._check_iid()
+        return mse_trigonometric(Q, K, self.n_components if n_features is None else n_features)
 
     def _features_log(self, U, side):
         self._check_input(U)
@@ -567,6 +647,13 @@ class RandomMaclaurinFeatures(SignedRandomFeaturePair):
         # the degree draw is known only after drawing; checked again in _draw
         return 2 * int(self.n_components) * 8
 
+    def closed_form_mse(self, Q, K, n_features: int | None = None):
+        """Kar & Karnick (2012): :func:`rkbs.features.error.mse_maclaurin`."""
+        from rkbs.features.error import mse_maclaurin
+
+        D = self.n_components if n_features is None else n_features
+        return mse_maclaurin(Q, K, D, kernel=self.kernel)
+
     def _draw(self, d, rng):
         D = self.n_components
         self.degrees_ = rng.geometric(0.5, size=D) - 1  # P(n) = 2^-(n+1), n >= 0
@@ -591,3 +678,13 @@ class RandomMaclaurinFeatures(SignedRandomFeaturePair):
         return out
 
 
+
+
+def estimators_for(kernel) -> list:
+    """Estimator classes that approximate ``kernel`` (by their declared kernel type)."""
+    out = []
+    for cls in RandomFeaturePair._estimators:
+        types = cls._kernel_type if isinstance(cls._kernel_type, tuple) else (cls._kernel_type,)
+        if isinstance(kernel, types):
+            out.append(cls)
+    return out

@@ -768,7 +768,8 @@ def plot_certificate_ratios(rows: Sequence[dict], labels: Sequence[str],
     """
     from matplotlib.lines import Line2D
 
-    fig, axes = new_figure(2, width=3.9, height=4.3, sharey=True)
+    # 0.2 in per setting keeps the rotated setting labels apart (full grid: 30 settings)
+    fig, axes = new_figure(2, width=max(3.9, 0.2 * len(labels)), height=4.3, sharey=True)
     ax, bx = axes[0]
     kinds = {"optimum": (ax, 0.0), "perturbed": (bx, -0.15), "0.9·optimum": (bx, 0.15)}
     for kind, (axis, dx) in kinds.items():
@@ -887,22 +888,23 @@ def _texts(fig):
 
 
 def _tick_labels(axis, renderer):
-    """(Text, bbox) of the drawn tick labels of one axis (major and minor)."""
-    ax = axis.axes
-    abox = ax.get_window_extent(renderer)
+    """(Text, bbox) of the drawn tick labels of one axis (major and minor).
+
+    A tick is drawn when its location lies in the view interval; the label objects of
+    other (reused) ticks keep stale text and positions and are skipped.
+    """
+    lo, hi = sorted(axis.get_view_interval())
+    span = (hi - lo) or 1.0
     out = []
-    horizontal = axis.axis_name == "x"
-    for lab in axis.get_ticklabels(which="both"):
-        if not (lab.get_visible() and lab.get_text().strip()):
-            continue
-        bb = lab.get_window_extent(renderer)
-        # labels of ticks outside the view limits are not drawn
-        cx, cy = (bb.x0 + bb.x1) / 2, (bb.y0 + bb.y1) / 2
-        if horizontal and not abox.x0 - 1 <= cx <= abox.x1 + 1:
-            continue
-        if not horizontal and not abox.y0 - 1 <= cy <= abox.y1 + 1:
-            continue
-        out.append((lab, bb))
+    for locs, ticks in ((axis.get_majorticklocs(), axis.get_major_ticks),
+                        (axis.get_minorticklocs(), axis.get_minor_ticks)):
+        locs = np.asarray(locs, float)
+        for tick, loc in zip(ticks(len(locs)), locs):
+            if not lo - 1e-9 * span <= loc <= hi + 1e-9 * span:
+                continue
+            for lab in (tick.label1, tick.label2):
+                if lab.get_visible() and lab.get_text().strip():
+                    out.append((lab, lab.get_window_extent(renderer)))
     return out
 
 

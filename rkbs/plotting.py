@@ -367,9 +367,9 @@ def plot_signed_eigenvalues(reports, ax=None, *, legend: bool = True):
         ax.plot(idx, lam, MARKERS[j], ms=3.5 if j == 0 else 4, ls="-", lw=0.6,
                 color=OKABE_ITO[[2, 1, 0, 3][j % 4]],
                 mfc="none" if j else None, label=lab or r"$\lambda_i$")
-    ax.set_yscale("symlog", linthresh=linthresh, linscale=0.5)
+    ax.set_yscale("symlog", linthresh=linthresh, linscale=1.0)
     ticks = _symlog_ticks(linthresh, vmax)
-    ax.set_ylim(-1.6 * vmax if np.any(allv < -tau) else -linthresh, 1.6 * vmax)
+    ax.set_ylim(-4 * vmax if np.any(allv < -tau) else -linthresh, 4 * vmax)  # half a decade
     ax.yaxis.set_major_locator(FixedLocator(ticks))
     ax.yaxis.set_major_formatter(FuncFormatter(_signed_decade))
     ax.yaxis.set_minor_locator(NullLocator())

@@ -142,3 +142,26 @@ def test_catches_unsettled_layout(tmp_path):
     moved[0, 1] += 0.05  # as if the axes had moved after the PNG was written
     problems = figure_problems(fig, layout=moved)
     assert any("layout moved" in p for p in problems), problems
+
+
+def test_signed_eigenvalue_panel_shows_the_negative_eigenvalues():
+    import rkbs
+    from rkbs.plotting import plot_signed_eigenvalues
+
+    rng = np.random.default_rng(0)
+    W_Q, W_K = rng.normal(size=(2, 4, 4)) / 2.0
+    X = rng.normal(size=(30, 4))
+    reps = {"tied": rkbs.mercer_report(rkbs.EDPKernel(W_Q, W_Q), X),
+            "untied": rkbs.mercer_report(rkbs.EDPKernel(W_Q, W_K), X)}
+    with style():
+        fig, axes = new_figure(1)
+        ax = plot_signed_eigenvalues(reps, ax=axes[0, 0])
+    lines = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+    for name, rep in reps.items():
+        y = np.asarray(lines[name].get_ydata(), float)
+        # the plotted values are the eigenvalues themselves, largest first (not magnitudes)
+        np.testing.assert_array_equal(y, np.sort(rep.eigenvalues)[::-1])
+        assert int(np.sum(y < -rep.rank_tol)) == rep.n_negative
+    assert reps["tied"].n_negative == 0 < reps["untied"].n_negative
+    assert ax.get_yscale() == "symlog"
+    assert figure_problems(fig) == []

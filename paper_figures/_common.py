@@ -1,8 +1,10 @@
-"""Shared helpers of the figure scripts: palette, figure creation, writing files.
+"""Shared helpers of the figure scripts: writing the numbers behind each figure.
 
-Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, so no global
-backend state and no windows); every figure is saved as PNG (200 dpi) and PDF (vector)
-beside the numbers behind it (CSV and/or JSON).
+The drawing side (palette, style, figure creation, saving, every plot helper) lives in
+:mod:`rkbs.plotting` and is re-exported here for the scripts. Figures are built on
+:class:`matplotlib.figure.Figure` directly (no pyplot, so no global backend state and no
+windows); every figure is saved as PNG (200 dpi) and PDF (vector) beside the numbers
+behind it (CSV and/or JSON).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from rkbs import OKABE_ITO, _io
+from rkbs import _io
+from rkbs.plotting import MARKERS, OKABE_ITO, new_figure, save_figure, style
 
 __all__ = ["OKABE_ITO", "MARKERS", "new_figure", "save_figure", "style", "write_csv",
            "write_json", "finished_figure", "mark_figure_finished", "figure_dir"]
@@ -29,54 +31,6 @@ def figure_dir(out_dir=None) -> Path:
     """The figure scripts' output folder: ``out_dir``, or ``figures/`` when None (created)."""
     return _io.check_output_dir(DEFAULT_DIR if out_dir is None else out_dir,
                                 what="figure folder")
-
-#: Markers that tell series apart in greyscale print.
-MARKERS = ("o", "s", "^", "D", "v", "P", "X")
-
-_RC = {
-    "font.size": 9,
-    "axes.titlesize": 9,
-    "axes.labelsize": 9,
-    "legend.fontsize": 7.5,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "pdf.fonttype": 42,
-}
-
-
-def style():
-    """Context manager with the figures' rc settings; wrap all plotting in it."""
-    import matplotlib
-
-    return matplotlib.rc_context(_RC)
-
-
-def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 3.4, height: float = 2.8,
-               **kw):
-    """A :class:`~matplotlib.figure.Figure` with ``nrows x ncols`` axes (inches per panel).
-
-    Call inside :func:`style` so fonts and grids follow the figures' settings.
-    """
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
-    return fig, axes
-
-
-def save_figure(fig, out_dir, name: str) -> list[str]:
-    """Write ``name.png`` and ``name.pdf`` into ``out_dir``; return the paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext, kw in (("png", {"dpi": 200}), ("pdf", {})):
-        p = out / f"{name}.{ext}"
-        # no creation date / software stamp: files are byte-stable for fixed seeds
-        meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
-        with _io.atomic_write(p, "wb") as fh:  # never a half-written image
-            fig.savefig(fh, format=ext, metadata=meta, **kw)
-        paths.append(str(p))
-    return paths
 
 
 def _plain(v):

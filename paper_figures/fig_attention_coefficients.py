@@ -40,7 +40,7 @@ def fitting_problems(quick: bool) -> list:
 def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
     out_dir = figure_dir(out_dir)
     from rkbs.attention.compare import operator_alignment, planted_bilinear, score_maps
-    from rkbs.machines import plot_coefficients
+    from rkbs.plotting import plot_coefficients
 
     n_seq = 12 if quick else 40
     X, Y, P, A, W_Q, W_K = planted_bilinear(n_seq=n_seq, m=8, n=8, dim=6, head_dim=2, seed=0)
@@ -55,11 +55,10 @@ def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
     with style():
         fig, axes = new_figure(3, width=3.0, height=2.8)
         plot_coefficients(mach, X, Y, P, ax=list(axes[0]), index=0)
-        axes[0][0].set_title("attention map P (planted head)")
-        axes[0][1].set_title("machine's fitted map softmax(H*)")
-        axes[0][2].set_title(r"coefficients $C = (P - \mathrm{softmax}(H^*))/(2\lambda)$")
-        for a in axes[0]:
-            a.grid(False)
+        axes[0][0].set_title("(a) attention map P (planted head)")
+        axes[0][1].set_title(r"(b) machine's fitted map $\mathrm{softmax}(H^\star)$")
+        axes[0][2].set_title("(c) representer coefficients\n"
+                             r"$C = (P - \mathrm{softmax}(H^\star))/(2\lambda)$")
         files = save_figure(fig, out_dir, NAME)
     C = mach.coefficients_[0]
     rows = [{"i": i, "j": j, "attention": float(P[0, i, j]), "fitted": float(fitted[0, i, j]),

@@ -17,16 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 import rkbs
-from paper_figures._common import (
-    MARKERS,
-    OKABE_ITO,
-    figure_dir,
-    new_figure,
-    save_figure,
-    style,
-    write_csv,
-    write_json,
-)
+from paper_figures._common import figure_dir, save_figure, style, write_csv, write_json
+from rkbs.plotting import plot_certificate_ratios
 
 NAME = "representer_certificates"
 _FAMILY = {"EDP (Taylor, N=3)": "EDP/Taylor", "RBF (RFF, D=48)": "RBF/RFF"}
@@ -81,33 +73,7 @@ def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
                          "ratio": r.measured / r.tolerance,
                          "negative_control": r.negative_control, "passed": r.passed})
     with style():
-        fig, axes = new_figure(2, width=3.9, height=3.4, sharey=True)
-        ax, bx = axes[0]
-        kinds = {"optimum": (ax, 0.0), "perturbed": (bx, -0.15), "0.9·optimum": (bx, 0.15)}
-        for kind, (axis, dx) in kinds.items():
-            for j, part in enumerate(PARTS):
-                sel = [r for r in rows if r["kind"] == kind and r["part"] == part]
-                if not sel:
-                    continue
-                x = np.array([r["index"] for r in sel]) + dx + 0.04 * (j - 2)
-                y = np.array([max(r["ratio"], 1e-8) for r in sel])
-                filled = np.array([r["negative_control"] or kind == "optimum" for r in sel])
-                mk = MARKERS[j] if kind != "perturbed" else "x"
-                lab = part if kind == "optimum" else None
-                axis.scatter(x[filled], y[filled], marker=mk, color=OKABE_ITO[j], s=18,
-                             label=lab, zorder=3)
-                if np.any(~filled):
-                    axis.scatter(x[~filled], y[~filled], marker=mk, s=22, zorder=3,
-                                 facecolors="none", edgecolors=OKABE_ITO[j])
-        for axis, title in ((ax, "(a) certificate at the optimum"),
-                            (bx, "(b) negative controls: × perturbed 1e-4,\n"
-                                 "markers 0.9·optimum (hollow: span, must hold)")):
-            axis.axhline(1.0, color="0.2", ls="--", lw=1)
-            axis.set_yscale("log")
-            axis.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=6.5)
-            axis.set_title(title)
-        ax.set_ylabel("measured / tolerance (≤ 1 passes)")
-        ax.legend(title="certificate part", loc="upper right", fontsize=6.5)
+        fig = plot_certificate_ratios(rows, labels, PARTS)
         files = save_figure(fig, out_dir, NAME)
     files.append(write_csv(rows, f"{out_dir}/{NAME}.csv"))
     summary = {"n_settings": len(labels), "settings": labels,

@@ -39,7 +39,7 @@ from rkbs._checks import (
     check_random_state,
 )
 from rkbs.kernels.base import BinaryKernel
-from rkbs.plotting import OKABE_ITO
+from rkbs.plotting import plot_rank_growth, plot_spectrum  # noqa: F401 (moved there; old names kept)
 
 __all__ = [
     "MercerReport",
@@ -380,80 +380,3 @@ def rank_growth(
     params = "".join(f", {k}={v:g}" for k, v in kernel._params().items())
     label = f"{kernel.name}{params}{'' if kernel.tied else ' (untied)'}"
     return RankGrowth(ns, np.asarray(ranks), np.asarray(tols), fdim, label)
-
-
-def plot_spectrum(report: MercerReport, ax=None, *, label: str | None = None):
-    """Plot singular values and |eigenvalues| of the symmetric part on a log scale.
-
-    Negative eigenvalues are drawn as separate markers; the rank tolerance as a dashed
-    line.
-
-    Parameters
-    ----------
-    report : MercerReport
-    ax : matplotlib Axes, optional
-        Drawn into a new figure if omitted.
-    label : str, optional
-        Prefix for the legend entries.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.5))
-    pre = f"{label}: " if label else ""
-    s = report.singular_values
-    idx = np.arange(1, s.size + 1)
-    ax.semilogy(idx, np.where(s > 0, s, np.nan), "-", color=OKABE_ITO[0],
-                label=f"{pre}singular values")
-    if report.eigenvalues is not None:
-        lam = report.eigenvalues[np.argsort(-np.abs(report.eigenvalues))]
-        pos, neg = lam > 0, lam < 0
-        ax.semilogy(idx[pos], lam[pos], "o", ms=3, color=OKABE_ITO[2],
-                    label=f"{pre}eigenvalues > 0 of (K+K^T)/2")
-        if np.any(neg):
-            ax.semilogy(idx[neg], -lam[neg], "v", ms=4, color=OKABE_ITO[1],
-                        label=f"{pre}|eigenvalues| < 0")
-    ax.axhline(report.rank_tol, ls="--", color="0.4", lw=1, label="rank tolerance")
-    ax.set_xlabel("index i (sorted by magnitude)")
-    ax.set_ylabel("value (dimensionless)")
-    ax.set_title(f"spectrum, rank {report.rank}")
-    ax.legend(fontsize=7)
-    return ax
-
-
-def plot_rank_growth(growth: RankGrowth | Sequence[RankGrowth], ax=None):
-    """Plot numerical rank against n for one or several :class:`RankGrowth` results.
-
-    Finite feature dimensions are drawn as dotted horizontal lines, rank = n as a grey
-    reference. Log-log axes, Okabe–Ito colours.
-
-    Parameters
-    ----------
-    growth : RankGrowth or sequence of RankGrowth
-    ax : matplotlib Axes, optional
-        Drawn into a new figure if omitted.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    import matplotlib.pyplot as plt
-
-    growths = [growth] if isinstance(growth, RankGrowth) else list(growth)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.5))
-    n_all = np.unique(np.concatenate([g.ns for g in growths]))
-    ax.loglog(n_all, n_all, color="0.7", lw=1, label="rank = n")
-    for i, g in enumerate(growths):
-        c = OKABE_ITO[i % len(OKABE_ITO)]
-        ax.loglog(g.ns, g.ranks, "o-", color=c, label=g.label)
-        if math.isfinite(g.feature_dim):
-            ax.axhline(g.feature_dim, ls=":", color=c, lw=1)
-    ax.set_xlabel("number of points n")
-    ax.set_ylabel("numerical rank of the n x n Gram matrix")
-    ax.legend(fontsize=7)
-    return ax

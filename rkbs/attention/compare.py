@@ -342,16 +342,5 @@ def compare_head(X, Y, P, logits=None, maps=None, *, features: dict, n_train: in
     return out
 
 
-def plot_head_comparison(machine, X, Y, P, *, index: int = 0, path=None):
-    """Attention map, fitted map and representer coefficients C side by side.
-
-    Wraps :func:`rkbs.machines.plot_coefficients`; saves to ``path`` (PNG/PDF by suffix)
-    when given. Returns ``(fig, axes)``.
-    """
-    from rkbs.machines import plot_coefficients
-
-    fig, axes = plot_coefficients(machine, X, Y, P, index=index)
-    axes[0].set_title("attention map P (trained head)")
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig, axes
+# the plot helper lives in rkbs.plotting (one home for all drawing); old name kept
+from rkbs.plotting import plot_head_comparison  # noqa: E402, F401

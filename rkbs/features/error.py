@@ -67,7 +67,7 @@ from rkbs.features.random import (
     maclaurin_coefficients,
 )
 from rkbs.kernels.base import EDPKernel, PolynomialKernel
-from rkbs.plotting import OKABE_ITO
+from rkbs.plotting import OKABE_ITO, plot_error_curves, plot_predicted_vs_measured  # noqa: F401 (moved there; old names kept)
 
 __all__ = [
     "ErrorCurve",
@@ -421,64 +421,3 @@ def check_usefulness(pair: RandomFeaturePair, X, Y, *, threshold: float = 0.25,
             RandomFeatureAccuracyWarning, stacklevel=2,
         )
     return out
-
-
-# ---------------------------------------------------------------------- plots
-def plot_error_curves(curves, *, ax=None):
-    """Log-log plot of measured MSE (markers, ±2 SE bars) and closed forms (lines) vs D.
-
-    Lower bars are clipped at 90 % of the value so they stay on the log axis.
-
-    ``curves`` is an :class:`ErrorCurve` or a sequence of them. Returns the axes.
-    """
-    import matplotlib.pyplot as plt
-
-    if isinstance(curves, ErrorCurve):
-        curves = [curves]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 4))
-    for i, c in enumerate(curves):
-        col = OKABE_ITO[i % len(OKABE_ITO)]
-        lower = np.minimum(2 * c.std_error, 0.9 * c.measured)  # keep bars on the log axis
-        ax.errorbar(c.n_features, c.measured, yerr=[lower, 2 * c.std_error], fmt="o", color=col,
-                    capsize=2, label=f"{c.label} measured (slope {c.slope:.2f})")
-        if c.predicted is not None:
-            ax.plot(c.n_features, c.predicted, "-", color=col, label=f"{c.label} closed form")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("number of features D")
-    rel = curves[0].relative if curves else False
-    ax.set_ylabel("relative MSE (dimensionless)" if rel else "MSE (kernel units²)")
-    ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    return ax
-
-
-def plot_predicted_vs_measured(predicted, measured, *, label: str | None = None, ax=None,
-                               color_index: int = 0):
-    """Log-log scatter of per-pair predicted vs measured MSE with the line y = x.
-
-    Call repeatedly with the same ``ax`` (and ``color_index``) to overlay estimators.
-    Returns the axes.
-    """
-    import matplotlib.pyplot as plt
-
-    p = np.ravel(np.asarray(predicted, dtype=np.float64))
-    m = np.ravel(np.asarray(measured, dtype=np.float64))
-    if p.shape != m.shape:
-        raise ValueError(f"predicted and measured differ in size: {p.shape} vs {m.shape}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 4.5))
-    ok = (p > 0) & (m > 0)
-    ax.loglog(p[ok], m[ok], "o", ms=4, color=OKABE_ITO[color_index % len(OKABE_ITO)],
-              label=label)
-    for line in [ln for ln in ax.get_lines() if ln.get_gid() == "rkbs-identity"]:
-        line.remove()  # one y = x line per axes, spanning every call's data
-    lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
-    hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
-    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x", gid="rkbs-identity")
-    ax.set_xlabel("closed-form MSE (kernel units²)")
-    ax.set_ylabel("measured MSE (kernel units²)")
-    ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    return ax

@@ -26,6 +26,7 @@ KERNELS = MappingProxyType(
         "polynomial": PolynomialKernel,
         "poly": PolynomialKernel,
         "linear": LinearKernel,
+        "rotary": __import__("rkbs.kernels.rotary", fromlist=["RotaryKernel"]).RotaryKernel,
     }
 )
 

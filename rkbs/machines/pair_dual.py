@@ -338,6 +338,9 @@ class DualPairOperatorMachine:
         Newton steps.
     device : str
         torch device of the solve.
+    solver : {"dense", "cg"}
+        ``"dense"``: :func:`solve_dual` (forms the N × N score kernel); ``"cg"``:
+        :func:`rkbs.machines.matrix_free.solve_dual_cg` (matrix-free Newton–CG, N ~ 10⁵).
 
     Attributes
     ----------
@@ -351,7 +354,10 @@ class DualPairOperatorMachine:
 
     def __init__(self, source, *, loss: str = "softmax", lam: float = 1e-2,
                  tol: float = 1e-10, max_iter: int = 100, device: str = "cpu",
-                 verbose: bool = False):
+                 verbose: bool = False, solver: str = "dense"):
+        if solver not in ("dense", "cg"):  # "cg": rkbs.machines.matrix_free.solve_dual_cg
+            raise ValueError(f"solver must be 'dense' or 'cg', got {solver!r}")
+        self.solver = solver
         self.kx, self.ky = side_kernels(source)
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; valid losses: {', '.join(LOSSES)}")
@@ -388,8 +394,12 @@ class DualPairOperatorMachine:
         N = Zb.size
         threads = 1 if N <= 512 and GX.device.type == "cpu" else None
         with torch_threads(threads):
-            C, _, info = solve_dual(prob, tol=self.tol, max_iter=self.max_iter,
-                                    verbose=self.verbose)
+            if self.solver == "cg":  # matrix-free: 𝒦 applied blockwise, never formed
+                from rkbs.machines.matrix_free import solve_dual_cg as solve
+            else:
+                solve = solve_dual
+            C, _, info = solve(prob, tol=self.tol, max_iter=self.max_iter,
+                               verbose=self.verbose)
         self.X_fit_, self.Y_fit_, self._batched = Xb, Yb, batched
         self.coef_ = C.cpu().numpy() if batched else C[0].cpu().numpy()
         self._C = C

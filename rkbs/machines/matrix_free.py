@@ -91,8 +91,15 @@ def _cg_kernel_metric(kmul, R, Rt, g, Kg, lam: float, rtol: float, max_iter: int
 
 
 def solve_dual_cg(prob: DualPairProblem, *, tol: float = 1e-8, max_iter: int = 100,
-                  cg_max: int = 500, verbose: bool = False):
+                  cg_max: int = 500, continuation: int = 3, verbose: bool = False):
     r"""Inexact Newton–CG in C, 𝒦 applied blockwise and never formed (module docstring).
+
+    With ``continuation = k > 0`` the problem is first solved for
+    :math:`\lambda_0 = 10^k\lambda, 10^{k-1}\lambda, \dots` to the loose residual 1e-3,
+    each solve warm-starting the next (a homotopy in λ: large λ is well conditioned and
+    nearly quadratic, so Newton takes full steps; the damped phase of a cold start at
+    small λ — tens of Newton steps of hundreds of CG iterations each — is skipped). The
+    final solve at λ is to ``tol``; the problem solved is unchanged.
 
     Parameters
     ----------
@@ -101,34 +108,57 @@ def solve_dual_cg(prob: DualPairProblem, *, tol: float = 1e-8, max_iter: int = 1
     tol : float
         Target representer fixed-point residual.
     max_iter : int
-        Newton steps.
+        Newton steps (of the final solve).
     cg_max : int
         CG iterations per Newton step.
+    continuation : int
+        Decades of λ-continuation before the final solve (0: cold start at λ).
 
     Returns
     -------
     C : tensor (S, m, n), H : tensor (S, m, n), info : dict
         As :func:`~rkbs.machines.pair_dual.solve_dual`: ``residual``, ``residual_floor``,
         ``objective``, ``n_iter``, ``status`` ("optimal", "round_off_floor",
-        "not_converged"), ``seconds``, ``history``; plus ``n_products`` (𝒦-products).
+        "not_converged"), ``seconds``, ``history``; plus ``n_products`` (𝒦-products) and
+        ``n_cg`` (CG iterations), over all stages.
     """
+    import dataclasses
+
     import torch
 
     t0 = time.perf_counter()
+    count = {"products": 0, "cg": 0}
+    C = torch.zeros_like(prob.Z)
+    H = torch.zeros_like(prob.Z)
+    for k in range(int(continuation), 0, -1):
+        stage = dataclasses.replace(prob, lam=prob.lam * 10.0 ** k)
+        C, H, _, _, _ = _newton_cg(stage, C, H, 1e-3, max_iter, cg_max, verbose, count)
+    C, H, history, floor, stalled = _newton_cg(prob, C, H, tol, max_iter, cg_max, verbose,
+                                               count)
+    res = history[-1]
+    status = ("optimal" if res <= tol else "round_off_floor" if stalled >= 3 and res <= floor
+              else "not_converged")
+    return C, H, {
+        "residual": res, "residual_floor": floor, "objective": prob.objective(C, H),
+        "n_iter": len(history) - 1, "status": status, "seconds": time.perf_counter() - t0,
+        "history": history, "n_products": count["products"], "n_cg": count["cg"],
+    }
+
+
+def _newton_cg(prob, C, H, tol, max_iter, cg_max, verbose, count):
+    """Damped inexact Newton from (C, H = 𝒦C); returns C, H, history, floor, stalled."""
+    import torch
+
     S, m, n = prob.shape
     N = S * m * n
     lam = prob.lam
-    n_prod = 0
 
     def kmul(V):
-        nonlocal n_prod
-        n_prod += 1
+        count["products"] += 1
         return prob.scores(V)
 
-    C = torch.zeros_like(prob.Z)
-    H = torch.zeros_like(prob.Z)
     history, eps = [], float(np.finfo(float).eps)
-    floor, stalled, it, cg_total = 0.0, 0, 0, 0
+    floor, stalled = 0.0, 0
     for it in range(max_iter + 1):
         G = loss_gradient(prob.loss, prob.Z, H, prob.mask)
         KG = kmul(G)
@@ -146,8 +176,8 @@ def solve_dual_cg(prob: DualPairProblem, *, tol: float = 1e-8, max_iter: int = 1
             best = min(history[:-1], default=math.inf)
             stalled = stalled + 1 if res > 0.9 * best else 0
         if verbose:
-            print(f"[pair-operator/cg] step {it}: residual {res:.3e} (floor {floor:.1e}, "
-                  f"{n_prod} products)")
+            print(f"[pair-operator/cg] λ={lam:.1e} step {it}: residual {res:.3e} (floor "
+                  f"{floor:.1e}, {count['products']} products)")
         if res <= tol or stalled >= 3 or it == max_iter:
             break
         g = G + 2.0 * lam * C
@@ -155,12 +185,9 @@ def solve_dual_cg(prob: DualPairProblem, *, tol: float = 1e-8, max_iter: int = 1
         R, Rt = loss_hessian_root(prob.loss, prob.Z, H, prob.mask)
         d, Kd, n_cg = _cg_kernel_metric(kmul, R, Rt, g, Kg, lam, min(0.5, math.sqrt(res)),
                                         cg_max)
-        cg_total += n_cg
+        count["cg"] += n_cg
         f0 = float(loss_value(prob.loss, prob.Z, H, prob.mask) + lam * (C * H).sum())
         slope = float((Kg * d).sum())
-        if slope >= 0:  # inexact direction not a descent direction: steepest descent in C
-            d, Kd = -g, -Kg
-            slope = float((Kg * d).sum())
         cH, dH, dKd = float((C * H).sum()), float((d * H).sum()), float((d * Kd).sum())
         step, accepted = 1.0, False
         for _ls in range(40):
@@ -174,11 +201,4 @@ def solve_dual_cg(prob: DualPairProblem, *, tol: float = 1e-8, max_iter: int = 1
             break
         C = C + step * d
         H = kmul(C)  # recomputed, not accumulated: no drift between H and 𝒦C
-    res = history[-1]
-    status = ("optimal" if res <= tol else "round_off_floor" if stalled >= 3 and res <= floor
-              else "not_converged")
-    return C, H, {
-        "residual": res, "residual_floor": floor, "objective": prob.objective(C, H),
-        "n_iter": it, "status": status, "seconds": time.perf_counter() - t0,
-        "history": history, "n_products": n_prod, "n_cg": cg_total,
-    }
+    return C, H, history, floor, stalled

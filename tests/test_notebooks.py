@@ -29,6 +29,8 @@ def test_six_notebooks_present_and_stripped():
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path, tmp_path):
+    if path.name.startswith("07_"):  # HuggingFace heads: needs the extra rkbs[hf]
+        pytest.importorskip("transformers")
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if "parameters" in cell.metadata.get("tags", []):

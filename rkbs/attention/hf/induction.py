@@ -105,12 +105,14 @@ def _losses(model, ids):
 
 def train_induction_model(*, steps: int = 1500, batch: int = 64, lr: float = 3e-3,
                           seed: int = 0, setup: dict | None = None, log_every: int = 50,
-                          progress: bool = False):
+                          progress: bool = False, init=None, history=None):
     """Train the toy model on repeated random tokens (Adam, seeded; minutes on a CPU).
 
     Training sequences repeat a segment of random length (``variable_offset``); the
     history evaluates the next-token loss on a fixed batch of T + T repeats: first half
     (≈ log V: unpredictable) and repeated half (drops when the induction circuit forms).
+
+    ``init`` and ``history`` (from :func:`load_induction_model`) continue a run.
 
     Returns
     -------
@@ -120,23 +122,28 @@ def train_induction_model(*, steps: int = 1500, batch: int = 64, lr: float = 3e-
     from tqdm.auto import tqdm
 
     s = {**InductionSetup, **(setup or {})}
-    model = induction_model(s, seed=seed)
+    model = induction_model(s, seed=seed) if init is None else init
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     eval_ids = repeated_tokens(256, s, seed=10_000 + seed)  # fixed evaluation batch
-    hist = []
-    t0 = time.perf_counter()
-    for step in tqdm(range(steps + 1), desc="induction", disable=not progress):
+    hist = list(history or [])
+    first_step = hist[-1]["step"] if hist else 0
+    if hist:  # resuming: a different stream of training batches
+        rng = np.random.default_rng([seed, first_step])
+        hist.pop()
+    t0 = time.perf_counter() - (hist[-1]["seconds"] if hist else 0.0)
+    for step in tqdm(range(first_step, first_step + steps + 1), desc="induction",
+                     disable=not progress):
         ids = torch.as_tensor(repeated_tokens(batch, s, seed=rng, variable_offset=True))
         loss = _losses(model, ids)[2]
-        if step % log_every == 0 or step == steps:
+        if step % log_every == 0 or step == first_step + steps:
             with torch.no_grad():
                 first, rep, _ = _losses(model, torch.as_tensor(eval_ids))
             hist.append({"step": step, "loss_first_half": float(first),
                          "loss_repeated_half": float(rep),
                          "seconds": time.perf_counter() - t0})
-        if step == steps:
+        if step == first_step + steps:
             break
         opt.zero_grad()
         loss.backward()
@@ -145,18 +152,23 @@ def train_induction_model(*, steps: int = 1500, batch: int = 64, lr: float = 3e-
 
 
 def save_induction_model(model, path, history=None) -> str:
-    """Weights (float32) and training history to an ``.npz`` file."""
+    """Weights (float32), setup and training history to an ``.npz`` file."""
     import json
 
+    c = model.config
+    setup = {"vocab": c.vocab_size, "half": c.n_positions // 2, "n_embd": c.n_embd,
+             "n_layer": c.n_layer, "n_head": c.n_head}
     arrays = {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()
               if not k.endswith(".attn.bias") and not k.endswith("masked_bias")}
     arrays["_history"] = np.frombuffer(json.dumps(history or []).encode(), dtype=np.uint8)
+    arrays["_setup"] = np.frombuffer(json.dumps(setup).encode(), dtype=np.uint8)
     np.savez_compressed(path, **arrays)
     return str(path)
 
 
 def load_induction_model(path, setup: dict | None = None):
-    """Rebuild the toy model from :func:`save_induction_model`'s file; returns (model, history)."""
+    """Rebuild the toy model from :func:`save_induction_model`'s file (its stored setup
+    unless ``setup`` is given); returns (model, history)."""
     import json
 
     import torch
@@ -165,8 +177,10 @@ def load_induction_model(path, setup: dict | None = None):
     if not path.exists():
         raise FileNotFoundError(f"no induction-model weights at {str(path)!r}")
     data = np.load(path)
+    if setup is None and "_setup" in data.files:
+        setup = json.loads(bytes(data["_setup"]).decode())
     model = induction_model(setup)
-    state = {k: torch.as_tensor(data[k]) for k in data.files if k != "_history"}
+    state = {k: torch.as_tensor(data[k]) for k in data.files if not k.startswith("_")}
     missing, unexpected = model.load_state_dict(state, strict=False)
     bad = [k for k in missing if not k.endswith(".attn.bias")]
     if bad or unexpected:

@@ -10,8 +10,11 @@ head's standard scores
 .. math:: \text{prev} = \operatorname{mean}_i P_{i, i-1},\qquad
           \text{ind} = \operatorname{mean}_{i\ge T} P_{i, i-T+1}
 
-pick the previous-token head and the induction head (the canonical circuit has them in
-layers 0 and 1; the JSON records where this small model put them). Each is then read
+pick the previous-token head and the induction head. The canonical circuit has them in
+layers 0 and 1; this model (6000 CPU steps, in-context loss 3.47 → 0.55 nats) reached its
+loss with a different split — its top induction score (≈ 0.48) is a layer-0 positional
+look-back head, its top previous-token score a layer-1 head — and the JSON records where
+they are. Each is then read
 as a binary kernel machine (:func:`rkbs.attention.hf.analyze.analyze_heads`): Mercer
 report of its EDP kernel on augmented states (asymmetry, negative mass, rank growth),
 pair-operator fits of its maps with linear, Taylor-2, positive-random-feature and exact

@@ -174,7 +174,7 @@ def _spaces(rec: HFHead, dim: int, cfg: dict) -> dict:
     return sp
 
 
-def _fit(space, X, Y, P, mask, cfg: dict):
+def _fit(space, X, Y, P, mask, cfg: dict, device: str = "cpu"):
     """Fit one space; primal for small explicit features, dual (dense or CG) otherwise."""
     import warnings
 
@@ -187,13 +187,14 @@ def _fit(space, X, Y, P, mask, cfg: dict):
         warnings.filterwarnings("ignore", ".*PairOperatorMachine", RuntimeWarning)
         if explicit and space.n_features ** 2 <= n_scores:
             m = PairOperatorMachine(space, loss="softmax", regularizer="frobenius",
-                                    lam=cfg["lam"], solver="torch", tol=cfg["tol"])
+                                    lam=cfg["lam"], solver="torch", tol=cfg["tol"],
+                                    device=device)
             solver = "primal"
         else:
             solver = "dual" if n_scores <= cfg["dense_max"] else "cg"
             kw = {"solver": "cg"} if solver == "cg" else {}
             m = DualPairOperatorMachine(space, loss="softmax", lam=cfg["lam"], tol=cfg["tol"],
-                                        **kw)
+                                        device=device, **kw)
         m.fit(X, Y, P, mask)
     return m, solver
 
@@ -207,8 +208,11 @@ def _n_feat(space):
     return "inf" if fd == math.inf else int(fd)
 
 
-def analyze_heads(records: list[HFHead], cfg: dict, *, progress: bool = False) -> list[dict]:
-    """Mercer report, fits and operator alignment for each head record (see module doc)."""
+def analyze_heads(records: list[HFHead], cfg: dict, *, progress: bool = False,
+                  device: str = "cpu") -> list[dict]:
+    """Mercer report, fits and operator alignment for each head record (see module doc).
+
+    ``device``: torch device of the pair-operator solves (e.g. ``"cuda"``)."""
     from tqdm.auto import tqdm
 
     from rkbs.attention.compare import operator_alignment, score_maps
@@ -241,7 +245,7 @@ def analyze_heads(records: list[HFHead], cfg: dict, *, progress: bool = False) -
         Xs, Ys = (X[..., :-1], Y[..., :-1]) if rec.rotary is not None else (X, Y)
         for label, space in _spaces(rec, Xs.shape[-1], cfg).items():
             Xi, Yi = (X, Y) if label == "head_kernel" else (Xs, Ys)
-            m, solver = _fit(space, Xi[:ntr], Yi[:ntr], P[:ntr], M[:ntr], cfg)
+            m, solver = _fit(space, Xi[:ntr], Yi[:ntr], P[:ntr], M[:ntr], cfg, device)
             H = m.decision_function(Xi[ntr:], Yi[ntr:])
             P_hat = masked_row_softmax(H, M[ntr:])
             sc = score_maps(P[ntr:], P_hat)
@@ -283,7 +287,7 @@ def analyze_model(model, input_ids=None, *, texts=None, tokenizer=None, layers=N
     quick : bool
         Small settings (:func:`AnalysisConfig`); ``settings`` override single keys.
     device : str, optional
-        torch device of the model's forward pass.
+        torch device of the model's forward pass and of the fits.
     out_dir : path, optional
         Write ``report.json``, ``heatmaps.png`` and ``head_L<l>_H<h>.png`` for each
         (layer, head) in ``detail``.
@@ -315,7 +319,7 @@ def analyze_model(model, input_ids=None, *, texts=None, tokenizer=None, layers=N
     t0 = time.perf_counter()
     recs = extract_heads(model, arr, layers=layers, heads=heads, device=device)
     exact = check_exactness(recs)
-    rows = analyze_heads(recs, cfg, progress=progress)
+    rows = analyze_heads(recs, cfg, progress=progress, device=device or "cpu")
     lay = architecture_layout(model) if recs and recs[0].arch != "generic" else None
     report = {
         "model": name, "arch": recs[0].arch,

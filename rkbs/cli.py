@@ -348,6 +348,12 @@ def _cmd_bench(args) -> int:
     return EXIT_OK
 
 
+def _cmd_analyze_model(args) -> int:
+    from rkbs.attention.hf.analyze import analyze_from_cli
+
+    return analyze_from_cli(args)
+
+
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     """The ``rkbs`` argument parser (subcommands ``verify``, ``figures``, ``train``, ``bench``)."""
@@ -440,6 +446,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--update-record", action="store_true",
                    help="also replace the committed tables (refused with --quick)")
     b.set_defaults(func=_cmd_bench)
+    a = sub.add_parser("analyze-model", help="read a HuggingFace model's heads as kernel "
+                       "machines (needs rkbs[hf])")
+    a.add_argument("model", help="local directory or hub name (HF_HUB_OFFLINE honoured)")
+    a.add_argument("--texts", required=True, help="text file, one text per line")
+    a.add_argument("--out", required=True, help="output folder (report.json, heatmaps.png)")
+    a.add_argument("--layers", type=int, nargs="+", help="layers to analyse (default all)")
+    a.add_argument("--heads", type=int, nargs="+", help="heads to analyse (default all)")
+    a.add_argument("--device", default="cpu", help="torch device of the forward pass")
+    a.add_argument("--quick", action="store_true", help="small settings (seconds per head)")
+    a.add_argument("--ids", action="store_true", help="lines of --texts are token ids")
+    a.add_argument("--seq-len", type=int, help="tokens per window")
+    a.add_argument("--n-seq", type=int, help="windows (two thirds train the fits)")
+    a.add_argument("--detail", nargs="+", metavar="L:H", help="per-head detail figures")
+    a.add_argument("--no-progress", action="store_true")
+    a.set_defaults(func=_cmd_analyze_model)
     return parser
 
 

@@ -199,6 +199,25 @@ def check_head_vs_machine(out: Path, summary: dict):
     assert summary["best_kl"] == min(float(r["kl"]) for r in rows.values())
 
 
+def check_induction_heads(out: Path, summary: dict):
+    rows = _csv(out / "induction_heads.csv")
+    meta = _json(out / "induction_heads.json")
+    assert {r["role"] for r in rows} == {"previous-token", "induction"}
+    # the in-context loss on the repeated half fell well below the first half's (≈ log V)
+    hist = meta["history"]
+    assert hist[-1]["loss_repeated_half"] < 0.5 * hist[-1]["loss_first_half"]
+    sc = {(s["layer"], s["head"]): s for s in meta["scores"]}
+    ind = sc[tuple(meta["induction_head"])]
+    prev = sc[tuple(meta["previous_token_head"])]
+    assert ind["induction"] == max(s["induction"] for s in meta["scores"])
+    assert prev["prev_token"] == max(s["prev_token"] for s in meta["scores"])
+    assert summary["induction_score"] == ind["induction"]
+    for r in rows:
+        assert float(r["kl"]) >= -1e-12 and 0.0 <= float(r["top1"]) <= 1.0  # KL ≥ 0
+        assert float(r["asymmetry"]) > 1e-3  # untied EDP heads: asymmetric (non-Mercer)
+        assert int(r["rank"]) <= int(r["n_points"])
+
+
 CHECKS = {name.removeprefix("fig_"): fn for name, fn in
           ((n, globals().get(f"check_{n.removeprefix('fig_')}")) for n in paper_figures.FIGURES)}
 

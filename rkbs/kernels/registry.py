@@ -39,6 +39,7 @@ KERNELS = MappingProxyType(
         "elu": EluKernel,
         "taylor_edp": TruncatedEDPKernel,
         "dpfp": DPFPKernel,
+        "rotary": __import__("rkbs.kernels.rotary", fromlist=["RotaryKernel"]).RotaryKernel,
     }
 )
 

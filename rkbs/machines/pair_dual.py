@@ -356,6 +356,10 @@ class DualPairOperatorMachine(ParamsMixin):
         ``"not_converged"`` raises :class:`~rkbs.machines.SolverError` naming the residual,
         or (``"warn"``) keeps the last iterate with a ``RuntimeWarning``
         (:mod:`rkbs.machines.protocol`); ``"round_off_floor"`` counts as converged.
+    solver : {"dense", "cg"}
+        ``"dense"``: :func:`solve_dual` (forms the N × N score kernel); ``"cg"``:
+        :func:`rkbs.machines.matrix_free.solve_dual_cg` (matrix-free Newton–CG: memory
+        O(S L²) instead of O(N²); see docs/huggingface.md for its measured speed).
 
     Attributes
     ----------
@@ -375,17 +379,19 @@ class DualPairOperatorMachine(ParamsMixin):
 
     def __init__(self, source, *, loss: str = "softmax", lam: float = 1e-2,
                  tol: float = 1e-10, max_iter: int = 100, device: str = "cpu",
-                 verbose: bool = False, on_failure: str = "raise"):
+                 verbose: bool = False, on_failure: str = "raise", solver: str = "dense"):
         self.kx, self.ky = side_kernels(source)
         get_loss(loss)  # a registered name or a Loss; raises naming the valid ones
         check_positive(lam, "lam")
         check_positive(tol, "tol")
         check_int(max_iter, "max_iter", minimum=1)
         check_on_failure(on_failure)
+        if solver not in ("dense", "cg"):  # "cg": rkbs.machines.matrix_free.solve_dual_cg
+            raise ValueError(f"solver must be 'dense' or 'cg', got {solver!r}")
         # stored unchanged (sklearn.base.clone)
         self.source, self.loss, self.lam, self.tol = source, loss, lam, tol
         self.max_iter, self.device, self.verbose = max_iter, device, verbose
-        self.on_failure = on_failure
+        self.on_failure, self.solver = on_failure, solver
 
     def _grams(self, X, Y, X2, Y2):
         import torch
@@ -412,8 +418,11 @@ class DualPairOperatorMachine(ParamsMixin):
         N = Zb.size
         threads = 1 if N <= 512 and GX.device.type == "cpu" else None
         with torch_threads(threads):
-            sol = solve_dual(prob, tol=self.tol, max_iter=self.max_iter,
-                             verbose=self.verbose)
+            if self.solver == "cg":  # matrix-free: 𝒦 applied blockwise, never formed
+                from rkbs.machines.matrix_free import solve_dual_cg as solve
+            else:
+                solve = solve_dual
+            sol = solve(prob, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose)
         C = sol.solution
         self.X_fit_, self.Y_fit_, self._batched = Xb, Yb, batched
         self.coef_ = C.cpu().numpy() if batched else C[0].cpu().numpy()

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks import write_table
 
 _CHILD = r"""
 import json, resource, sys, time, warnings
@@ -58,7 +58,8 @@ def _run(S, L, solver, tol, threads, timeout):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(quick: bool = False, threads: int = 1, big: int = 98) -> list[dict]:
+def main(out_dir=None, quick: bool = False, verbose: bool = True, *, threads: int = 1,
+         big: int = 98) -> list[dict]:
     """Dense vs CG where both fit (N = 1024 … 4096), then CG alone at N = big·32²."""
     tol = 1e-8
     grid = [(4, 16), (4, 24)] if quick else [(4, 16), (4, 24), (4, 32)]
@@ -73,12 +74,11 @@ def main(quick: bool = False, threads: int = 1, big: int = 98) -> list[dict]:
         r = _run(big, 32, "cg", 1e-6, threads, 3600)
         rows.append(r)
         print(f"  N = {r['N']} cg: {r.get('seconds', float('nan')):.1f} s, {r['status']}")
-    _write(rows, threads)
+    _write(rows, threads, out_dir)
     return rows
 
 
-def _write(rows, threads):
-    RESULTS.mkdir(exist_ok=True)
+def _write(rows, threads, out_dir=None):
     lines = [
         "## Dual pair-operator machine at real-head sizes: dense vs matrix-free CG "
         "(`benchmarks/bench_matrix_free.py`)", "",
@@ -97,7 +97,7 @@ def _write(rows, threads):
                      f"{fmt('seconds', '{:.1f}')} | {fmt('peak_rss_mb', '{:.0f}')} | "
                      f"{fmt('residual', '{:.1e}')} | {r['status']} | "
                      f"{fmt('objective', '{:.8f}')} |")
-    (RESULTS / "matrix_free.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_table(out_dir, "matrix_free.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
@@ -108,4 +108,4 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--big", type=int, default=98, help="S of the largest run (N = S·32²)")
     a = ap.parse_args()
-    main(quick=a.quick, threads=a.threads, big=a.big)
+    main(quick=a.quick, threads=a.threads, big=a.big)  # tables into bench-out/

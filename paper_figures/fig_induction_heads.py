@@ -32,6 +32,7 @@ import numpy as np
 from paper_figures._common import (
     MARKERS,
     OKABE_ITO,
+    figure_dir,
     new_figure,
     save_figure,
     style,
@@ -67,7 +68,8 @@ def trained_model():
     return model, hist
 
 
-def main(out_dir, quick: bool = False) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
     from rkbs.attention.hf import extract_heads
     from rkbs.attention.hf.analyze import AnalysisConfig, analyze_heads
     from rkbs.attention.hf.induction import InductionSetup, head_scores, repeated_tokens

@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from rkbs.kernels import EDPKernel  # noqa: E402
-from rkbs.machines import DualPairOperatorMachine, loss_gradient  # noqa: E402
+from rkbs.machines import DualPairOperatorMachine, SolverError, loss_gradient  # noqa: E402
 from rkbs.machines.matrix_free import _cg_kernel_metric, solve_dual_cg  # noqa: E402
 from rkbs.machines.pair_dual import DualPairProblem, _gram_blocks, side_kernels  # noqa: E402
 from rkbs.machines.pair_operator_solvers import (  # noqa: E402
@@ -104,9 +104,13 @@ def test_kernel_metric_cg_solves_the_newton_system():
 
 def test_cg_not_converged_is_reported_and_bad_solver_rejected():
     X, P, mask = _head_data(seed=3)
-    with pytest.warns(RuntimeWarning, match="stopped at residual"):
+    # the machines' one failure policy: raise by default, keep the point with on_failure="warn"
+    with pytest.raises(SolverError, match="not_converged"):
+        DualPairOperatorMachine(EDPKernel(dim=6), lam=1e-2, tol=1e-12, max_iter=1,
+                                solver="cg").fit(X, X, P, mask)
+    with pytest.warns(RuntimeWarning, match="stopped with status 'not_converged'"):
         m = DualPairOperatorMachine(EDPKernel(dim=6), lam=1e-2, tol=1e-12, max_iter=1,
-                                    solver="cg").fit(X, X, P, mask)
+                                    solver="cg", on_failure="warn").fit(X, X, P, mask)
     assert m.status_ == "not_converged" and m.residual_ > 1e-12
     with pytest.raises(ValueError, match="solver must be 'dense' or 'cg', got 'qr'"):
         DualPairOperatorMachine(EDPKernel(dim=6), solver="qr")

@@ -184,17 +184,18 @@ def _fit(space, X, Y, P, mask, cfg: dict, device: str = "cpu"):
     n_scores = int(np.prod(P.shape))
     explicit = isinstance(space, FeaturePair)
     with warnings.catch_warnings():
+        # a fit that misses tol is kept and reported (status and residual in the report)
         warnings.filterwarnings("ignore", ".*PairOperatorMachine", RuntimeWarning)
         if explicit and space.n_features ** 2 <= n_scores:
             m = PairOperatorMachine(space, loss="softmax", regularizer="frobenius",
                                     lam=cfg["lam"], solver="torch", tol=cfg["tol"],
-                                    device=device)
+                                    device=device, on_failure="warn")
             solver = "primal"
         else:
             solver = "dual" if n_scores <= cfg["dense_max"] else "cg"
             kw = {"solver": "cg"} if solver == "cg" else {}
             m = DualPairOperatorMachine(space, loss="softmax", lam=cfg["lam"], tol=cfg["tol"],
-                                        device=device, **kw)
+                                        device=device, on_failure="warn", **kw)
         m.fit(X, Y, P, mask)
     return m, solver
 

@@ -192,8 +192,27 @@ def check_06(sol, nb):
     assert 0.5 <= e["trained, m=64"] / e["frozen, m=64"] <= 1.0 + 1e-9
 
 
+def check_07(sol, nb):
+    e1 = sol["ex1"]
+    # every fit converged (the dual solver's own test: tol or its round-off floor)
+    assert set(e1["status"].values()) <= {"optimal", "round_off_floor"}, e1["status"]
+    kl = e1["kl"]
+    # held-out KL grows with the space beyond degree 2: the gaps (≈0.25 and ≈0.6 nats in
+    # quick mode) are orders above the solvers' accuracy (residual ≤ 1e-8 or its floor)
+    assert max(kl["linear"], kl["taylor1"], kl["taylor2"]) < kl["taylor4"] < kl["edp"]
+    e2 = sol["ex2"]
+    assert e2["same_states"]  # self-attention: queries and keys read the same states
+    # swapped maps = transposed logits: the same products summed in the same order, a few
+    # ulps of O(d) dot products at most, far below 1e-12 relative
+    assert e2["transpose_gap"] <= 1e-12
+    assert e2["asymmetry"] > 0.1  # untied trained head: non-symmetric by order 1
+    assert e2["swapped_err"] > 1e3 * e2["tol"]  # the control fails by order 1, not round-off
+    # tied head: the swap is the identity up to round-off of probabilities in [0, 1]
+    assert e2["tied_swapped_err"] <= 1e-12
+
+
 CHECKS = {"01": check_01, "02": check_02, "03": check_03, "04": check_04, "05": check_05,
-          "06": check_06}
+          "06": check_06, "07": check_07}
 
 
 @pytest.mark.notebook
@@ -214,3 +233,17 @@ def test_checks_fail_on_wrong_results():
         check_03(wrong, nbformat.v4.new_notebook())
     with pytest.raises(AssertionError):  # a rank-3 nuclear fit is not the planted rank 2
         check_05({"ex1": {"singular_values": [2.0, 1.0, 0.5]}, "ex2": {}, "ex3": {}}, None)
+    # notebook 07: the exact EDP space fitting best (the ordering reversed) fails check_07
+    good_ex2 = {"same_states": True, "transpose_gap": 0.0, "asymmetry": 1.4,
+                "swapped_err": 1.0, "tol": 1e-6, "tied_swapped_err": 0.0}
+    ok = {"linear": "optimal", "taylor1": "optimal", "taylor2": "optimal",
+          "taylor4": "optimal", "edp": "round_off_floor"}
+    reversed_kl = {"linear": 1.3, "taylor1": 0.9, "taylor2": 0.8, "taylor4": 0.7, "edp": 0.4}
+    with pytest.raises(AssertionError):
+        check_07({"ex1": {"kl": reversed_kl, "status": ok}, "ex2": good_ex2}, None)
+    # … and so does a swap control that passes (a tied head's swap changes nothing)
+    right_kl = {"linear": 0.47, "taylor1": 0.43, "taylor2": 0.44, "taylor4": 0.71, "edp": 1.3}
+    with pytest.raises(AssertionError):
+        check_07({"ex1": {"kl": right_kl, "status": ok},
+                  "ex2": {**good_ex2, "asymmetry": 0.0, "swapped_err": 1e-15}}, None)
+    check_07({"ex1": {"kl": right_kl, "status": ok}, "ex2": good_ex2}, None)  # and passes

@@ -375,7 +375,7 @@ def rank_growth(
 
 
 def plot_spectrum(report: MercerReport, ax=None, *, label: str | None = None):
-    """Plot singular values and |eigenvalues| of the symmetric part on a log scale.
+    """Plot singular values and absolute eigenvalues of the symmetric part on a log scale.
 
     Negative eigenvalues are drawn as separate markers; the rank tolerance as a dashed
     line.

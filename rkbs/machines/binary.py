@@ -78,11 +78,11 @@ class BinaryKernelMachine:
     w_ : ndarray (D,)
         Coefficients of :math:`f^*`; ``v_`` those of :math:`g^*` (None when one-sided).
     objective_ : float
-        Objective value at (w_, v_).
+        Objective value at ``(w_, v_)``.
     status_ : str
         ``"optimal"`` (anything else raises :class:`~rkbs.machines.cvx.SolverError`).
     residual_ : float
-        Relative first-order residual (SOLVERS.md) at (w_, v_) — the solver's accuracy
+        Relative first-order residual (SOLVERS.md) at ``(w_, v_)`` — the solver's accuracy
         the certificates of :mod:`rkbs.verify` derive their tolerances from.
     residuals_ : dict
         Per side (``"x"``, ``"y"``) and ``"joint"``.

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: verify verify-quick test lint figures bench clean
+.PHONY: verify verify-quick test lint figures bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,5 +32,13 @@ figures: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# The documentation site (docs/_build/html): warnings are errors; executes the notebooks.
+$(VENV)/.installed-docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	$(BIN)/python -m sphinx -b html -W --keep-going -j 1 docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info docs/_build docs/api docs/notebooks

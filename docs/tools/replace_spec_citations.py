@@ -9,19 +9,19 @@ so it can be rerun after merges::
     python docs/tools/replace_spec_citations.py          # rewrite, list what changed
     python docs/tools/replace_spec_citations.py --check  # exit 1 if a citation is left
 
-Rules, applied in order to each citing line (the replacements contain no quote or
-backslash, so notebook JSON stays valid):
+Rules, applied in order to each citing line (the replacements contain no quote,
+apostrophe or backslash, so string literals and notebook JSON stay valid):
 
 ==========================================  ==========================================
 ``MATH.md §2, "Exact Taylor features ..."``  ``theory §2.1``
 ``MATH.md §2, "The RKBS pair"``              ``theory §2.3``
 ``MATH.md §2, "Duality maps"``               ``theory §2.4``
-``Claim N of MATH.md``                       ``Paper claim N of the theory page's list``
+``Claim N of MATH.md``                       ``Paper claim N (see the theory page)``
 ``MATH.md top list item N``                  ``paper claim N``
 ``MATH.md top list``                         ``the claims list of the theory page``
 ``MATH.md's``                                ``The often-quoted``
 ``MATH.md §``                                ``theory §``
-``SOLVERS.md's`` / ``SOLVERS.md``            ``theory §7's`` / ``theory §7``
+``SOLVERS.md's`` / ``SOLVERS.md``            ``theory §7:`` / ``theory §7``
 ==========================================  ==========================================
 """
 
@@ -43,13 +43,13 @@ RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r'MATH\.md §2, "The RKBS pair"'), "theory §2.3"),
     (re.compile(r'MATH\.md §2, "Duality maps"'), "theory §2.4"),
     (re.compile(r'MATH\.md §3, "pair-operator model"'), "theory §3, the pair-operator model"),
-    (re.compile(r"\bClaim ([0-9–-]+) of MATH\.md"), r"Paper claim \1 of the theory page's list"),
+    (re.compile(r"\bClaim ([0-9–-]+) of MATH\.md"), r"Paper claim \1 (see the theory page)"),
     (re.compile(r"MATH\.md top list item (\d+), §"), r"paper claim \1, theory §"),
     (re.compile(r"MATH\.md top list item (\d+)"), r"paper claim \1"),
     (re.compile(r"MATH\.md top list"), "the claims list of the theory page"),
     (re.compile(r"MATH\.md's "), "The often-quoted "),
     (re.compile(r"MATH\.md §"), "theory §"),
-    (re.compile(r"SOLVERS\.md's"), "theory §7's"),
+    (re.compile(r"SOLVERS\.md's"), "theory §7:"),
     (re.compile(r"SOLVERS\.md"), "theory §7"),
     (re.compile(r"\(MATH\.md\)"), "(theory page)"),
     (re.compile(r"MATH\.md"), "the theory page"),

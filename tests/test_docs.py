@@ -7,6 +7,7 @@ teaching notebooks executed in quick mode; about 2 minutes on the 2-core machine
 
 from __future__ import annotations
 
+import doctest
 import importlib
 import re
 import subprocess
@@ -124,6 +125,35 @@ def test_gallery_shows_every_figure_script():
         assert (DOCS / img).is_file(), img
     shown = set(re.findall(r"\]\(img/([^)]+)\)", text))
     assert {p.name for p in (DOCS / "img").glob("*.png")} <= shown
+
+
+def _modules_with_examples() -> list[str]:
+    return sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                  for p in (ROOT / "rkbs").rglob("*.py") if ">>> " in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("modname", _modules_with_examples())
+def test_docstring_examples_run(modname):
+    # the Examples sections the API reference shows are doctests, run as written
+    mod = importlib.import_module(modname)
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+                             verbose=False)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+def test_doctest_runner_catches_a_wrong_example():
+    # negative control: the same runner fails on an example whose output is wrong
+    def bad():
+        """
+        >>> 1 + 1
+        3
+        """
+
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(verbose=False)
+    for test in finder.find(bad, "bad", globs={}):
+        runner.run(test, out=lambda _s: None)
+    assert runner.summarize(verbose=False).failed == 1
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS / "tools"))
 
 import gen_api  # noqa: E402
+import prepare_notebooks  # noqa: E402
 
 
 def _toctree_entries(page: Path) -> list[tuple[list[str], bool]]:
@@ -125,6 +126,21 @@ def test_gallery_shows_every_figure_script():
         assert (DOCS / img).is_file(), img
     shown = set(re.findall(r"\]\(img/([^)]+)\)", text))
     assert {p.name for p in (DOCS / "img").glob("*.png")} <= shown
+
+
+def test_notebook_copies_run_in_quick_mode(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    sources = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    for path in sources:
+        nb = prepare_notebooks.quick_copy(path)
+        params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert params[0].source.startswith("QUICK = True"), path.name
+    # negative control: a notebook without a parameters cell is refused, not built slowly
+    bare = tmp_path / "bare.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("QUICK = False")])
+    nbformat.write(nb, bare)
+    with pytest.raises(ValueError, match="parameters"):
+        prepare_notebooks.quick_copy(bare)
 
 
 def _modules_with_examples() -> list[str]:

@@ -58,6 +58,18 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _attention_kernel_name(value: str) -> str:
+    """argparse type of ``--kernel``: a name of the attention-kernel registry, checked
+    before any work (building nothing)."""
+    from rkbs.features.registry import parse_attention_name
+
+    try:
+        parse_attention_name(value)
+    except (ValueError, TypeError) as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return value
+
+
 def _cmd_bench(args) -> int:
     import importlib
     import os
@@ -95,7 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a small Transformer with a chosen attention kernel")
     t.add_argument("--task", default="number-words",
                    choices=["number-words", "recall", "reversal"])
-    t.add_argument("--kernel", default="edp", help="attention kernel name")
+    from rkbs.features.registry import attention_kernel_names
+
+    t.add_argument("--kernel", default="edp", type=_attention_kernel_name,
+                   metavar="NAME", help="attention kernel (default: edp), one of: "
+                   + ", ".join(attention_kernel_names()).replace("%", "%%"))
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--steps", type=int, default=None, help="training steps")
     t.add_argument("--out", default=None, help="folder for checkpoints and metrics.json")

@@ -223,3 +223,40 @@ def test_bad_inputs(rng):
         rkbs.EDPKernel(np.ones((2, 3)), np.ones((3, 3)))
     with pytest.raises(ValueError, match="scale must be finite and > 0"):
         rkbs.EDPKernel(scale=-1.0)
+
+
+# (name, params, value at mapped q, k) for the kernels of the attention registry
+def _elu1(a):
+    return a + 1.0 if a > 0 else math.exp(a)
+
+
+def _dpfp_brute(q, k, nu):
+    """Σ_{j≤ν} Σ_i r_i(q) r_{i-j}(q) r_i(k) r_{i-j}(k), r = ReLU([u, -u]), indices mod 2d."""
+    rq = [max(a, 0.0) for a in q] + [max(-a, 0.0) for a in q]
+    rk = [max(b, 0.0) for b in k] + [max(-b, 0.0) for b in k]
+    n = len(rq)
+    return sum(rq[i] * rq[(i - j) % n] * rk[i] * rk[(i - j) % n]
+               for j in range(1, nu + 1) for i in range(n))
+
+
+NEW_KERNEL_CASES = [
+    ("elu", {}, lambda q, k: sum(_elu1(a) * _elu1(b) for a, b in zip(q, k))),
+    ("taylor_edp", {"degree": 3},
+     lambda q, k: sum(sum(a * b for a, b in zip(q, k)) ** n / math.factorial(n)
+                      for n in range(4))),
+    ("dpfp", {"nu": 2}, lambda q, k: _dpfp_brute(q, k, 2)),
+]
+
+
+@pytest.mark.parametrize("name,params,brute", NEW_KERNEL_CASES)
+def test_registry_kernels_match_brute_force(name, params, brute, maps, rng, backend):
+    W_Q, W_K = maps
+    X, Y = rng.normal(size=(6, 5)), rng.normal(size=(4, 5))
+    kern = rkbs.get_kernel(name, W_Q=backend(W_Q), W_K=backend(W_K), **params)
+    s = 3 ** -0.25  # attention scaling d^{-1/4} on each side, d = 3 rows of W
+    ref = np.array([[brute(s * W_Q @ x, s * W_K @ y) for y in Y] for x in X])
+    K = to_numpy(kern(backend(X), backend(Y)))
+    # sums of <= 12 O(1) products: a few tens of eps, relative
+    np.testing.assert_allclose(K, ref, rtol=1e-13, atol=1e-15)
+    assert kern.nonnegative == (name != "taylor_edp")  # odd degree 3
+    assert kern.feature_dim == {"elu": 3, "taylor_edp": math.comb(6, 3), "dpfp": 12}[name]

@@ -95,6 +95,7 @@ def test_api_reference_lists_every_public_object():
         for block in re.findall(r"\.\. autosummary::\n(?:   :.*\n)*\n((?:   \S.*\n)+)", text):
             listed |= {f"{mod}.{ln.strip()}" for ln in block.splitlines()}
         listed |= {f"{mod}.{n}" for n in re.findall(r"\.\. autodata:: (\S+)", text)}
+        listed |= {f"{mod}.{n}" for n in re.findall(r"^\* ``(\w+)``: :py:obj:", text, re.M)}
     expected = {f"rkbs.{n}" for n in rkbs.__all__}
     for modname in gen_api._on_demand_modules():
         mod = importlib.import_module(modname)

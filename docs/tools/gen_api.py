@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1]
@@ -87,12 +88,18 @@ def render() -> dict[str, str]:
     if data:
         text += _section("Constants") + _data_block(data["constants"])
     pages["rkbs.rst"] = text
+    # an object is documented once, where it first appears (the top level first); a module
+    # that re-exports it links there instead (two descriptions would be a Sphinx warning)
+    documented = {id(getattr(rkbs, n)): f"rkbs.{n}" for n in names["rkbs"]}
     for modname, mnames in names.items():
         if modname == "rkbs":
             continue
         mod = importlib.import_module(modname)
-        consts = [n for n in mnames if not _is_routine_or_class(getattr(mod, n))]
-        routines = [n for n in mnames if n not in consts]
+        reexports = {n: documented[id(getattr(mod, n))] for n in mnames
+                     if id(getattr(mod, n)) in documented}
+        own = [n for n in mnames if n not in reexports]
+        consts = [n for n in own if not _is_routine_or_class(getattr(mod, n))]
+        routines = [n for n in own if n not in consts]
         text = _section(f"``{modname}``", "=")
         text += f".. automodule:: {modname}\n   :no-members:\n\n"
         text += f".. currentmodule:: {modname}\n\n"
@@ -100,6 +107,11 @@ def render() -> dict[str, str]:
             text += _autosummary(routines)
         if consts:
             text += _data_block(consts)
+        if reexports:
+            text += "Also importable from here (documented where linked):\n\n"
+            text += "".join(f"* ``{n}``: :py:obj:`{target}`\n" for n, target in reexports.items())
+            text += "\n"
+        documented.update({id(getattr(mod, n)): f"{modname}.{n}" for n in own})
         pages[f"{modname}.rst"] = text
     index = _section("API reference", "=")
     index += ("The reference is generated from the package's ``__all__`` lists on every "
@@ -114,7 +126,17 @@ def write(api_dir: Path = API_DIR) -> list[Path]:
     """Write the pages, leaving unchanged files untouched (keeps Sphinx's cache valid)."""
     api_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for fname, text in render().items():
+    pages = render()
+    # autosummary's pages of names no longer listed (renamed, moved) would be orphans
+    current = set()
+    for text in pages.values():
+        mod = re.findall(r"\.\. currentmodule:: (\S+)", text)
+        for block in re.findall(r"\.\. autosummary::\n(?:   :.*\n)*\n((?:   \S.*\n)+)", text):
+            current |= {f"{mod[0]}.{ln.strip()}" for ln in block.splitlines()}
+    for stale in (api_dir / "generated").glob("*.rst"):
+        if stale.stem not in current:
+            stale.unlink()
+    for fname, text in pages.items():
         path = api_dir / fname
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")

@@ -14,6 +14,7 @@ Set ``RKBS_DOCS_NB=off`` to skip notebook execution (pages then show the code on
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -87,3 +88,27 @@ html_theme_options = {
 }
 html_static_path: list[str] = []
 html_show_sourcelink = False
+
+
+# --- "theory §N" in docstrings links to the theory page ----------------------------------
+_THEORY_LABELS = {m.replace("-", ".") for m in re.findall(
+    r"^\(theory-([0-9-]+)\)=", (DOCS / "theory.md").read_text(encoding="utf-8"), re.M)}
+
+
+def _link_theory_citations(app, what, name, obj, options, lines):
+    """Turn plain ``theory §N`` (N a labelled section) into a link to that section."""
+    pattern = re.compile(r"(?<![`<\w:])theory §(\d+(?:\.\d+)?)")
+
+    def repl(m):
+        sec = m.group(1)
+        if sec not in _THEORY_LABELS:
+            return m.group(0)
+        return f":ref:`theory §{sec} <theory-{sec.replace('.', '-')}>`"
+
+    for i, line in enumerate(lines):
+        if "theory §" in line and "``" not in line and ":math:" not in line:
+            lines[i] = pattern.sub(repl, line)
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _link_theory_citations, priority=600)

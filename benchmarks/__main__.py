@@ -1,9 +1,7 @@
-import argparse
+"""``python -m benchmarks``: the same as ``rkbs bench`` (options, defaults, exit codes)."""
 
-from benchmarks import run_all
+import sys
 
-p = argparse.ArgumentParser(prog="python -m benchmarks")
-p.add_argument("--only")
-p.add_argument("--quick", action="store_true")
-a = p.parse_args()
-run_all(only=a.only, quick=a.quick)
+from rkbs.cli import main
+
+sys.exit(main(["bench", *sys.argv[1:]]))

@@ -16,15 +16,14 @@ import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks import write_table
 from rkbs._backend import torch_threads
 from rkbs.attention.kernel_attention import attention, make_attention
 
-RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("exact EDP (rkbs)", "torch SDPA", "PRF D=64 (linear)", "elu+1 (linear)")
 
 
@@ -72,7 +71,7 @@ def _train_tokens_per_s(quick: bool) -> dict:
     return out
 
 
-def main(quick: bool = False) -> list[dict]:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list[dict]:
     Ls = (128, 512) if quick else (128, 256, 512, 1024, 2048, 4096)
     d, H = 64, 4
     reps = 2 if quick else 3
@@ -119,9 +118,9 @@ def main(quick: bool = False) -> list[dict]:
               "", "Training throughput, number-words model of the kernel-variant experiment "
               "(d_model 64, 8 heads, 2+2 layers, batch 64, 1 thread), source + target tokens/s: "
               + ", ".join(f"{k} {v:.0f}" for k, v in tokens.items()), ""]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "attention.md").write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines))
+    write_table(out_dir, "attention.md", "\n".join(lines))
+    if verbose:
+        print("\n".join(lines))
     for r in rows:
         r.update({"slopes": slopes})
     rows.append({"train_tokens_per_s": tokens})

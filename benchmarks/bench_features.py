@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks import write_table
 
 
 def _interleaved(calls, repeats):
@@ -151,7 +150,7 @@ def bench_scaling(quick):
     return rows
 
 
-def _write(rows, quick):
+def _write(rows, quick, out_dir=None):
     rff = [r for r in rows if r["bench"] == "rff"]
     gram = [r for r in rows if r["bench"] == "edp_gram"]
     sc = [r for r in rows if r["bench"] == "scaling"]
@@ -192,14 +191,15 @@ def _write(rows, quick):
     L += ["", f"Load average during the run: {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores (other jobs shared the machine; timings are the minimum "
           "over interleaved repeats)."]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "features.md").write_text("\n".join(L) + "\n", encoding="utf-8")
+    write_table(out_dir, "features.md", "\n".join(L) + "\n")
     return "\n".join(L)
 
 
-def main(quick: bool = False) -> list[dict]:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list[dict]:
     rows = bench_rff(quick) + bench_edp_gram(quick) + bench_scaling(quick)
-    print(_write(rows, quick))
+    text = _write(rows, quick, out_dir)
+    if verbose:
+        print(text)
     return rows
 
 

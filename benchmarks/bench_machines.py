@@ -26,13 +26,11 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
+from benchmarks import write_table
 from rkbs._backend import torch_threads
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _binary_data(m, n, D, d=8, seed=0):
@@ -166,7 +164,7 @@ def bench_ridge(quick):
                  diff_feat=rel(out["rkbs_feat"], out["sk_lin"]))]
 
 
-def _write(rows, quick, loads):
+def _write(rows, quick, loads, out_dir=None):
     import torch
 
     b = [r for r in rows if r["bench"] == "binary"]
@@ -209,15 +207,16 @@ def _write(rows, quick, loads):
               f"| features Φ (n × D), Gram formed inside | {r['sk_lin_s']:.3f} "
               f"(`kernel=\"linear\"`) | {r['rkbs_feat_s']:.3f} (`one_sided_ridge`) | "
               f"{r['speedup_feat']:.2f}x | {r['diff_feat']:.1e} |"]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "machines.md").write_text("\n".join(L) + "\n", encoding="utf-8")
+    write_table(out_dir, "machines.md", "\n".join(L) + "\n")
     return "\n".join(L)
 
 
-def main(quick: bool = False) -> list[dict]:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list[dict]:
     load0 = os.getloadavg()[0]
     rows = bench_ridge(quick) + bench_binary(quick)
-    print(_write(rows, quick, (load0, os.getloadavg()[0])))
+    text = _write(rows, quick, (load0, os.getloadavg()[0]), out_dir)
+    if verbose:
+        print(text)
     return rows
 
 

@@ -13,7 +13,6 @@ import importlib
 import pkgutil
 import re
 import time
-from pathlib import Path
 
 __all__ = ["FIGURES", "run_all"]
 
@@ -28,7 +27,7 @@ FIGURES: tuple[str, ...] = _discover()
 
 
 def run_all(out_dir="figures", quick: bool = False, only: str | None = None,
-            progress: bool = True) -> dict[str, dict]:
+            progress: bool = True, force: bool = False) -> dict[str, dict]:
     """Regenerate every figure (or those whose name contains ``only``) into ``out_dir``.
 
     Parameters
@@ -41,6 +40,9 @@ def run_all(out_dir="figures", quick: bool = False, only: str | None = None,
         Substring filter on the module names.
     progress : bool
         Show a tqdm progress bar.
+    force : bool
+        Redraw figures already finished in ``out_dir`` for this mode (by default they are
+        skipped, so an interrupted run resumes; see ``_common.finished_figure``).
 
     Returns
     -------
@@ -49,20 +51,30 @@ def run_all(out_dir="figures", quick: bool = False, only: str | None = None,
     """
     from tqdm.auto import tqdm
 
+    from paper_figures._common import finished_figure, mark_figure_finished
+    from rkbs._io import check_output_dir
+
     names = [n for n in FIGURES if not only or only in n]
     if not names:
         raise ValueError(f"no figure module matches {only!r}; available: {', '.join(FIGURES)}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    results = {}
+    out = check_output_dir(out_dir, what="figure folder")
+    results, skipped = {}, []
     bar = tqdm(names, desc="paper figures", unit="fig", disable=not progress)
     for name in bar:
         bar.set_postfix_str(name)
+        done = None if force else finished_figure(out, name, quick)
+        if done is not None:
+            results[name] = done
+            skipped.append(name)
+            continue
         t0 = time.perf_counter()
         mod = importlib.import_module(f"{__name__}.{name}")
         summary = mod.main(out, quick=quick)
         summary["seconds"] = time.perf_counter() - t0
+        mark_figure_finished(out, name, quick, summary)
         results[name] = summary
     for name, s in results.items():
-        print(f"{name}: {len(s['files'])} files in {s['seconds']:.1f}s")
+        how = "already there, skipped (--force redraws)" if name in skipped else \
+            f"in {s['seconds']:.1f}s"
+        print(f"{name}: {len(s['files'])} files {how}")
     return results

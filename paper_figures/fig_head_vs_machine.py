@@ -28,17 +28,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from paper_figures._common import (
-    MARKERS,
-    OKABE_ITO,
-    new_figure,
-    save_figure,
-    style,
-    write_csv,
-    write_json,
-)
+from paper_figures._common import figure_dir, save_figure, style, write_csv, write_json
+from rkbs.plotting import plot_head_vs_machine
 
 NAME = "head_vs_machine"
 
@@ -73,47 +64,39 @@ def trained_head(cfg: dict, seed: int = 0):
 
 
 def plot_rows(rows, lams, spectra=None):
-    """Held-out KL and logit correlation against D per feature family, and (with
-    ``spectra``: label -> singular values) the operator spectra (call in ``style()``)."""
-    fig, axes = new_figure(3 if spectra else 2, width=3.6, height=2.9)
-    for k, (key, ylabel, log) in enumerate((("kl", "held-out KL(P ‖ P̂)", True),
-                                            ("logit_corr", "logit correlation", False))):
-        ax = axes[0][k]
-        for j, fam in enumerate(("taylor", "prf")):
-            rs = [r for r in rows if r["family"] == fam]
-            ax.plot([r["n_features"] for r in rs], [r[key] for r in rs],
-                    marker=MARKERS[j], color=OKABE_ITO[1 + j],
-                    label="Taylor EDP, N = " + ",".join(r["label"][6:] for r in rs)
-                    if fam == "taylor" else "positive random features")
-        for j, lab in enumerate(("edp", "linear", "poly2")):
-            r = next(r for r in rows if r["label"] == lab)
-            if lab == "edp":
-                ax.axhline(r[key], color=OKABE_ITO[0], ls="--", label="exact EDP (∞-dim.)")
-            else:
-                ax.plot([r["n_features"]], [r[key]], ls="none", marker=MARKERS[3 + j],
-                        color=OKABE_ITO[4 + j], label=f"{lab} (D = {r['n_features']})")
-        ax.set_xscale("log")
-        if log:
-            ax.set_yscale("log")
-        ax.set_xlabel("features per side D")
-        ax.set_ylabel(ylabel)
-    axes[0][0].legend(loc="best")
-    axes[0][0].set_title("machine vs trained head (test maps)")
-    axes[0][1].set_title(f"λ ∈ [{min(lams):g}, {max(lams):g}] per family by validation KL")
-    if spectra:
-        ax = axes[0][2]
-        for j, (lab, sv) in enumerate(spectra.items()):
-            sv = np.asarray(sv, float)
-            ax.semilogy(np.arange(1, sv.size + 1), np.maximum(sv, 1e-16), marker=MARKERS[j],
-                        ms=3, color=OKABE_ITO[j], label=lab)
-        ax.set_xlabel("index")
-        ax.set_ylabel("singular value")
-        ax.set_title("operators on the identifiable part")
-        ax.legend(loc="best")
-    return fig
+    """The figure's panels (:func:`rkbs.plotting.plot_head_vs_machine`; call in ``style()``)."""
+    return plot_head_vs_machine(rows, lams, spectra)
 
 
-def main(out_dir, quick: bool = False) -> dict:
+def fitting_problems(quick: bool) -> list:
+    """The solver problems of :func:`main`'s ``compare_head`` call: every feature family at
+    every λ of the grid on the training sequences (``solver="auto"``, residual 1e-10),
+    and the nuclear-norm fit of linear features (residual 1e-6); the head is trained
+    first (seconds)."""
+    from rkbs.attention.compare import comparison_features
+    from rkbs.machines import make_pair_machine
+    from rkbs.verify import FittingProblem
+
+    cfg = _config(quick)
+    _, X, Y, P, _, _ = trained_head(cfg)
+    feats = comparison_features(X.shape[-1], taylor_degrees=cfg["taylor"],
+                                prf_dims=cfg["prf"], implicit_taylor=True, exact_edp=True,
+                                seed=0)
+    tr = slice(0, cfg["n_train"])
+    Xt, Yt, Pt = X[tr], Y[tr], P[tr]
+    out = [FittingProblem(f"{label}, λ={lam:g}",
+                          make_pair_machine(pair, Xt, Yt, lam=lam, tol=1e-10, solver="auto"),
+                          Xt, Yt, Pt)
+           for label, pair in feats.items() for lam in cfg["lams"]]
+    out.append(FittingProblem(
+        f"linear, nuclear λ={cfg['nuclear_lam']:g}",
+        make_pair_machine(feats["linear"], Xt, Yt, regularizer="nuclear",
+                          lam=cfg["nuclear_lam"], tol=1e-6, max_iter=5000), Xt, Yt, Pt))
+    return out
+
+
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
     from rkbs.attention.compare import compare_head, comparison_features
 
     cfg = _config(quick)
@@ -130,11 +113,16 @@ def main(out_dir, quick: bool = False) -> dict:
     spectra = {"head W_Qᵀ W_K/√d": al["sv_B"],
                f"A*, Frobenius (λ = {rows[0]['lam']:g})": al["sv_A"],
                f"A*, nuclear (λ = {cfg['nuclear_lam']:g})": al_nuc["sv_A"]}
+    tex = {"head W_Qᵀ W_K/√d": r"head $W_Q^\top W_K/\sqrt{d}$",
+           f"A*, Frobenius (λ = {rows[0]['lam']:g})":
+               rf"$A^\star$, Frobenius ($\lambda = {rows[0]['lam']:g}$)",
+           f"A*, nuclear (λ = {cfg['nuclear_lam']:g})":
+               rf"$A^\star$, nuclear ($\lambda = {cfg['nuclear_lam']:g}$)"}
     for r in rows:
         r["family"] = ("taylor" if r["label"].startswith("taylor") else
                        "prf" if r["label"].startswith("prf") else r["label"])
     with style():
-        fig = plot_rows(rows, cfg["lams"], spectra)
+        fig = plot_rows(rows, cfg["lams"], {tex[k]: v for k, v in spectra.items()})
         files = save_figure(fig, out_dir, NAME)
     files.append(write_csv(rows, f"{out_dir}/{NAME}.csv"))
     summary = {

@@ -21,23 +21,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
-from paper_figures._common import OKABE_ITO, new_figure, save_figure, style, write_csv, write_json
+from paper_figures._common import figure_dir, save_figure, write_csv, write_json
+from rkbs.plotting import plot_kernel_variants
 
 NAME = "kernel_variants"
 STORED_RUNS = Path(__file__).resolve().parent / "data" / "kernel_variants_runs.json"
 
 
-def _family(k: str) -> int:
-    if k.startswith("taylor"):
-        return 1
-    if k.startswith("prf"):
-        return 2
-    return 3 if k in ("poly2", "elu") else 0
+def _chance(results: dict) -> dict:
+    """Token accuracy of a uniform guess over each task's target words (the runs' data)."""
+    from rkbs.attention.tasks import make_task
+
+    tr = results["config"].get("train", {})
+    return {t: make_task(t, seed=0, quick=bool(tr.get("quick", False)),
+                         **tr.get("task_params", {})).chance
+            for t in dict.fromkeys(r["task"] for r in results["runs"])}
 
 
-def main(out_dir, quick: bool = False, *, rerun: bool = False, results_json=None) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True, *, rerun: bool = False, results_json=None) -> dict:
+    out_dir = figure_dir(out_dir)
     from rkbs.attention.experiment import (
         kernel_variant_stats,
         kernel_variant_table,
@@ -55,31 +57,8 @@ def main(out_dir, quick: bool = False, *, rerun: bool = False, results_json=None
         source = f"stored run, {tr['steps']} steps"
     runs = results["runs"]
     tasks = list(dict.fromkeys(r["task"] for r in runs))
-    with style():
-        fig, axes = new_figure(len(tasks), width=4.2, height=3.2)
-        for ax, task in zip(axes[0], tasks):
-            kernels = list(dict.fromkeys(r["kernel"] for r in runs if r["task"] == task))
-            x = np.arange(len(kernels))
-            for off, metric, alpha in ((-0.2, "exact_match", 1.0), (0.2, "token_acc", 0.45)):
-                vals = [np.array([r[metric] for r in runs
-                                  if r["task"] == task and r["kernel"] == k]) for k in kernels]
-                ax.bar(x + off, [v.mean() for v in vals], width=0.4, alpha=alpha,
-                       yerr=[v.std(ddof=1) if v.size > 1 else 0.0 for v in vals], capsize=2,
-                       color=[OKABE_ITO[_family(k)] for k in kernels], edgecolor="0.2",
-                       linewidth=0.5)
-            ax.set_xticks(x, kernels, rotation=45, ha="right")
-            ax.set_ylabel("test score (fraction)\nsolid: exact match, light: token accuracy")
-            ax.set_ylim(0, 1.3)
-            ax.set_yticks(np.linspace(0, 1, 6))
-            n_seeds = len({r["seed"] for r in runs})
-            ax.set_title(f"task: {task} ({n_seeds} seed{'s' if n_seeds > 1 else ''}; {source})")
-        from matplotlib.patches import Patch
-
-        handles = [Patch(color=OKABE_ITO[i], label=lab) for i, lab in enumerate(
-            ["infinite-dim. kernel", "Taylor EDP (even N)", "random features EDP",
-             "finite kernel"])]
-        axes[0][-1].legend(handles=handles, loc="upper center", ncol=2)
-        files = save_figure(fig, out_dir, NAME)
+    fig = plot_kernel_variants(results, chance=_chance(results), source=source, smoke=quick)
+    files = save_figure(fig, out_dir, NAME)
     rows = [{k: r[k] for k in ("task", "kernel", "seed", "feature_dim", "exact_match",
                                "token_acc", "loss", "bleu", "train_time_s")} for r in runs]
     files.append(write_csv(rows, f"{out_dir}/{NAME}.csv"))

@@ -14,12 +14,16 @@ from __future__ import annotations
 import numpy as np
 
 import rkbs
-from paper_figures._common import new_figure, save_figure, style, write_csv, write_json
+from paper_figures._common import figure_dir, new_figure, save_figure, style, write_csv, write_json
+from rkbs.plotting import plot_error_curves
 
 NAME = "random_feature_errors"
+_TEX = {"EDP exp(q·k)": r"EDP $\exp(q\cdot k)$",
+        "RBF exp(−‖q−k‖²/2)": r"RBF $\exp(-\|q-k\|^2/2)$"}
 
 
-def main(out_dir, quick: bool = False) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
     d = 8
     Ds = [8, 32, 128] if quick else [8, 32, 128, 512, 2048]
     n_draws = 60 if quick else 300
@@ -57,12 +61,12 @@ def main(out_dir, quick: bool = False) -> dict:
                                                      if c.predicted is not None else "")})
         curves_by_panel[panel] = curves
     with style():
-        fig, axes = new_figure(2, width=3.8, height=3.3)
+        fig, axes = new_figure(2, width=3.8, height=3.6)
         for k, (ax, (panel, curves)) in enumerate(zip(axes[0], curves_by_panel.items())):
-            rkbs.plot_error_curves(curves, ax=ax)
-            ax.set_title(f"({'ab'[k]}) {panel}\nmarkers: measured ±2 SE, lines: closed form")
-            ax.set_ylabel("relative MSE E[(κ̂ − κ)²]/κ² (dimensionless)")
-            ax.legend(fontsize=6)
+            plot_error_curves(curves, ax=ax)
+            ax.set_title(f"({'ab'[k]}) {_TEX[panel]}: relative MSE vs D\n"
+                         "markers: measured ±2 SE; lines: closed form")
+            ax.set_ylabel(r"relative MSE $\mathbb{E}[(\hat\kappa - \kappa)^2]/\kappa^2$")
         files = save_figure(fig, out_dir, NAME)
     files.append(write_csv(rows, f"{out_dir}/{NAME}.csv"))
     summary = {"d": d, "D": Ds, "n_draws": n_draws, "slopes": slopes}

@@ -12,15 +12,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 import rkbs
-from paper_figures._common import new_figure, save_figure, style, write_csv, write_json
+from paper_figures._common import figure_dir, new_figure, save_figure, style, write_csv, write_json
+from rkbs.plotting import plot_rank_growth
 
 NAME = "rank_growth"
 
 
-def main(out_dir, quick: bool = False) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
     d = 3
     ns = (5, 10, 20, 40, 80) if quick else (5, 10, 20, 40, 80, 160, 320)
     rng = np.random.default_rng(1)
@@ -41,14 +42,8 @@ def main(out_dir, quick: bool = False) -> dict:
     with style():
         fig, axes = new_figure(1, width=6.4, height=3.4)
         ax = axes[0, 0]
-        rkbs.plot_rank_growth(growths, ax=ax)
-        ax.set_title(f"numerical rank vs n, d = {d} (dotted: finite feature dimension)")
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(ScalarFormatter())
-            axis.set_minor_formatter(NullFormatter())
-        ax.set_xticks(list(ns))
-        ax.set_yticks([3, 5, 10, 20, 40, 80, 160, 320][: 3 + len(ns) - 2])
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        plot_rank_growth(growths, ax=ax)
+        ax.set_title(f"numerical rank of $K_n$ vs n, d = {d}; dotted: finite feature dimension")
         files = save_figure(fig, out_dir, NAME)
     files.append(write_csv(rows, f"{out_dir}/{NAME}.csv"))
     summary = {"d": d, "ns": list(ns),

@@ -17,28 +17,12 @@ from __future__ import annotations
 import numpy as np
 
 import rkbs
-from paper_figures._common import (
-    MARKERS,
-    OKABE_ITO,
-    new_figure,
-    save_figure,
-    style,
-    write_csv,
-    write_json,
-)
+from paper_figures._common import figure_dir, save_figure, style, write_csv, write_json
+from rkbs.plotting import plot_certificate_ratios
 
 NAME = "representer_certificates"
 _FAMILY = {"EDP (Taylor, N=3)": "EDP/Taylor", "RBF (RFF, D=48)": "RBF/RFF"}
 PARTS = ("span residual", "coefficients", "function space", "reconstruction", "KKT")
-
-
-def _part(setting: str) -> str:
-    for p in PARTS:
-        if p in setting:
-            return p
-    raise ValueError(f"unknown certificate part in {setting!r}")
-
-
 
 
 def _grid(quick):
@@ -49,60 +33,47 @@ def _grid(quick):
             for p in (1.25, 1.5, 2.0, 3.0, 4.0) for loss in ("squared", "logistic", "softmax")]
 
 
-def main(out_dir, quick: bool = False) -> dict:
+def fitting_problems(quick: bool) -> list:
+    """The solver problems of the figure: one additive machine per grid point (data drawn
+    from one seeded stream, in grid order)."""
     from rkbs.machines import BinaryKernelMachine
+    from rkbs.verify import FittingProblem
 
     rng = np.random.default_rng(5)
     d, m, n = 4, 12, 10  # D = 35 or 48 > m, n: the span part is informative
-    rows, labels = [], []
+    out = []
     for k, (kname, p, loss) in enumerate(_grid(quick)):
         X, Y = rng.standard_normal((m, d)), rng.standard_normal((n, d))
         Z = rkbs.binary_targets(loss, m, n, rng)
         feats = rkbs.feature_family(_FAMILY[kname], d, rng)
-        label = f"{kname.split(' ')[0]}, p={p:g}, {loss}"
-        labels.append(label)
         mach = BinaryKernelMachine(feats, p=p, coupling="additive", loss=loss, lam_x=0.1,
-                                   lam_y=0.1, solver="torch", seed=k).fit(X, Y, Z)
+                                   lam_y=0.1, solver="torch", seed=k)
+        out.append(FittingProblem(f"{kname.split(' ')[0]}, p={p:g}, {loss}", mach, X, Y, Z))
+    return out
+
+
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
+    out_dir = figure_dir(out_dir)
+    rows, labels = [], []
+    for k, prob in enumerate(fitting_problems(quick)):
+        kname, p, loss = _grid(quick)[k]
+        label = prob.label
+        labels.append(label)
+        mach = prob.fit()
         cert = rkbs.certify(mach, negative_controls=True, setting=label)
         for r in cert.rows:
-            if "whole certificate" in r.setting:  # a summary of the parts, not a part
+            if r.part == "whole certificate":  # a summary of the parts, not a part
                 continue
-            kind = ("perturbed" if "[perturbed" in r.setting
-                    else "0.9·optimum" if "[0.9·optimum]" in r.setting else "optimum")
-            side = "X" if "X side" in r.setting else "Y" if "Y side" in r.setting else "-"
+            if r.part not in PARTS:
+                raise ValueError(f"unknown certificate part {r.part!r} of row {r.setting!r}")
             rows.append({"setting": label, "index": k, "kernel": kname, "p": p, "loss": loss,
-                         "kind": kind, "part": _part(r.setting), "side": side,
+                         "kind": r.labels["point"], "part": r.part,
+                         "side": r.labels.get("side", "-"),
                          "measured": r.measured, "tolerance": r.tolerance,
                          "ratio": r.measured / r.tolerance,
                          "negative_control": r.negative_control, "passed": r.passed})
     with style():
-        fig, axes = new_figure(2, width=3.9, height=3.4, sharey=True)
-        ax, bx = axes[0]
-        kinds = {"optimum": (ax, 0.0), "perturbed": (bx, -0.15), "0.9·optimum": (bx, 0.15)}
-        for kind, (axis, dx) in kinds.items():
-            for j, part in enumerate(PARTS):
-                sel = [r for r in rows if r["kind"] == kind and r["part"] == part]
-                if not sel:
-                    continue
-                x = np.array([r["index"] for r in sel]) + dx + 0.04 * (j - 2)
-                y = np.array([max(r["ratio"], 1e-8) for r in sel])
-                filled = np.array([r["negative_control"] or kind == "optimum" for r in sel])
-                mk = MARKERS[j] if kind != "perturbed" else "x"
-                lab = part if kind == "optimum" else None
-                axis.scatter(x[filled], y[filled], marker=mk, color=OKABE_ITO[j], s=18,
-                             label=lab, zorder=3)
-                if np.any(~filled):
-                    axis.scatter(x[~filled], y[~filled], marker=mk, s=22, zorder=3,
-                                 facecolors="none", edgecolors=OKABE_ITO[j])
-        for axis, title in ((ax, "(a) certificate at the optimum"),
-                            (bx, "(b) negative controls: × perturbed 1e-4,\n"
-                                 "markers 0.9·optimum (hollow: span, must hold)")):
-            axis.axhline(1.0, color="0.2", ls="--", lw=1)
-            axis.set_yscale("log")
-            axis.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=6.5)
-            axis.set_title(title)
-        ax.set_ylabel("measured / tolerance (≤ 1 passes)")
-        ax.legend(title="certificate part", loc="upper right", fontsize=6.5)
+        fig = plot_certificate_ratios(rows, labels, PARTS)
         files = save_figure(fig, out_dir, NAME)
     files.append(write_csv(rows, f"{out_dir}/{NAME}.csv"))
     summary = {"n_settings": len(labels), "settings": labels,

@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 import rkbs
+from proofs_numeric import save_results
 from rkbs.diagnostics import rank_growth
 
 CLAIM = "1 Taylor features & infinite dimension"
@@ -51,7 +52,7 @@ def _orthogonal(rng, d):
     return Q * np.sign(np.diag(R))
 
 
-def main(quick: bool = True, verbose: bool = True) -> list:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list:
     rng = np.random.default_rng(1)
     results = []
 
@@ -126,7 +127,7 @@ def main(quick: bool = True, verbose: bool = True) -> list:
 
     if verbose:
         print(rkbs.format_table(results, title="Claim 1: Taylor features and infinite dimension"))
-    return results
+    return save_results(__name__, results, out_dir)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 import rkbs
+from proofs_numeric import save_results
 from rkbs.diagnostics import mercer_report
 
 CLAIM = "2 non-Mercer"
@@ -27,7 +28,7 @@ EPS = float(np.finfo(np.float64).eps)
 ASYM_ROUNDOFF = 8 * EPS  # one rounding per entry of K and Kᵀ, slack for the two norms
 
 
-def main(quick: bool = True, verbose: bool = True) -> list:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list:
     rng = np.random.default_rng(2)
     n = 60 if quick else 200
     seeds = 3 if quick else 20
@@ -73,7 +74,7 @@ def main(quick: bool = True, verbose: bool = True) -> list:
             ]
     if verbose:
         print(rkbs.format_table(results, title="Claim 2: non-Mercer kernels (random weights)"))
-    return results
+    return save_results(__name__, results, out_dir)
 
 
 if __name__ == "__main__":  # pragma: no cover

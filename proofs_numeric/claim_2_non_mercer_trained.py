@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from proofs_numeric import save_results
 from rkbs.attention.extract import extract_attention
 from rkbs.attention.tasks import encode_batch
 from rkbs.attention.training import TrainConfig, train
@@ -49,7 +50,7 @@ def _states(quick: bool):
     return res, recs
 
 
-def main(quick: bool = True, verbose: bool = True):
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list:
     res, recs = _states(quick)
     results = []
     for rec in recs[: 2 if quick else len(recs)]:
@@ -102,7 +103,7 @@ def main(quick: bool = True, verbose: bool = True):
             note=f"ranks {gl.ranks.tolist()}: saturated at ≤ d = {rec.head_dim}"))
     if verbose:
         print(format_table(results, title="Claim 2: non-Mercer kernels of trained heads"))
-    return results
+    return save_results(__name__, results, out_dir)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 import rkbs
+from proofs_numeric import save_results
 
 CLAIM = "3 RKBS pair"
 EPS = float(np.finfo(np.float64).eps)
@@ -33,7 +34,7 @@ def _duality_tol(p: float) -> float:
     return 10 * r * r * (1 + math.log(1e6 * 64)) * EPS
 
 
-def main(quick: bool = True, verbose: bool = True) -> list:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list:
     rng = np.random.default_rng(3)
     p_grid = (1.25, 1.5, 2.0, 3.0, 6.0) if quick else (1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0,
                                                        10.0, 20.0)
@@ -117,7 +118,7 @@ def main(quick: bool = True, verbose: bool = True) -> list:
 
     if verbose:
         print(rkbs.format_table(results, title="Claim 3: the RKBS pair is well defined"))
-    return results
+    return save_results(__name__, results, out_dir)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from proofs_numeric import save_results
 from rkbs.features import (
     TaylorFeatures,
 )
@@ -55,78 +56,90 @@ def _grid(quick):
             if not (f == "polynomial/exact" and c == "product")]
 
 
-def main(quick: bool = True, verbose: bool = True):
-    """Run the representer checks; returns a list of CheckResult rows."""
-    from tqdm.auto import tqdm
+def fitting_problems(quick: bool) -> list:
+    """The solver problems of the claim, data drawn from one seeded stream in this order:
+    the grid (binary machines, the torch Newton solver, which falls back to Clarabel by
+    itself), the cvxpy-vs-torch cross-check pair, the vacuous case D ≤ m and the
+    pair-operator fits (Frobenius)."""
+    from rkbs.verify import FittingProblem
 
     rng = np.random.default_rng(4)
     d, m, n = 4, 12, 10  # D = 35 (Taylor), 15 (polynomial) or 48 (random) > m, n
-    results = []
-    grid = _grid(quick)
-    # Each fit tries two solvers in order; the one that produced the certified point is
-    # named in the rows' setting, and a fit that fails with both is a FAIL row. quick: the
-    # torch Newton solver first (fast; residual ≤ 1e-10 on this grid). full: the library's
-    # default first, cvxpy/Clarabel + Newton polish, because Newton alone converges
-    # sublinearly in some full-grid settings (p = 4 with the softmax loss, active side
-    # r = 4/3: residual ~1e-8 after 2000 iterations, measured); Clarabel in turn fails on
-    # some logistic product blocks (measured), where Newton succeeds. Which solver found
-    # the optimum does not matter to the representer form: the certificate checks the
-    # point, with tolerances from that solver's reported residual.
-    solvers = ("torch", "clarabel") if quick else ("clarabel", "torch")
-    for k, (fname, p, loss, coupling) in enumerate(tqdm(grid, desc="claim 4", disable=not verbose)):
+    out = []
+    for k, (fname, p, loss, coupling) in enumerate(_grid(quick)):
         X, Y = rng.standard_normal((m, d)), rng.standard_normal((n, d))
         Z = binary_targets(loss, m, n, rng)
         F = feature_family(fname, d, rng)
-        setting = f"{fname}, p={p:g}, {loss}, {coupling}"
-        mach, errors = None, []
-        for solver in solvers:
-            try:
-                mach = BinaryKernelMachine(F, p=p, coupling=coupling, loss=loss, lam_x=0.1,
-                                           lam_y=0.1, solver=solver, seed=k).fit(X, Y, Z)
-                break
-            except Exception as exc:  # recorded; a fit failing with both is a FAIL row
-                errors.append(f"{solver}: {exc}")
-        if mach is None:
-            results.append(check(CLAIM, f"{setting}: fit", float("nan"), 0.0,
-                                 note="fit failed: " + " | ".join(errors)))
-            continue
-        setting = f"{setting}, {solver}" + (" (after " + errors[0].split(":")[0] + " failed)"
-                                            if errors else "")
-        cert = certify(mach, negative_controls=(k % 5 == 0), setting=setting, claim=CLAIM)
-        results.extend(cert.rows)
+        mach = BinaryKernelMachine(F, p=p, coupling=coupling, loss=loss, lam_x=0.1,
+                                   lam_y=0.1, solver="torch", seed=k)
+        out.append(FittingProblem(f"{fname}, p={p:g}, {loss}, {coupling}", mach, X, Y, Z))
     # cvxpy cross-check on one setting (solver-independent answer)
     F = feature_family("EDP/Taylor", d, rng)
     X, Y = rng.standard_normal((m, d)), rng.standard_normal((n, d))
     Z = binary_targets("squared", m, n, rng)
-    a = BinaryKernelMachine(F, p=1.5, lam_x=0.1, lam_y=0.1).fit(X, Y, Z)
-    b = BinaryKernelMachine(F, p=1.5, lam_x=0.1, lam_y=0.1, solver="torch").fit(X, Y, Z)
-    results.append(check(CLAIM, "EDP/Taylor, p=1.5: cvxpy+polish vs torch objective (rel.)",
-                         abs(a.objective_ - b.objective_) / abs(a.objective_), 1e-10,
-                         note="both residuals ≤ 1e-10 on a strictly convex problem"))
+    for solver in ("clarabel", "torch"):
+        out.append(FittingProblem(f"cross-check EDP/Taylor, p=1.5, {solver}",
+                                  BinaryKernelMachine(F, p=1.5, lam_x=0.1, lam_y=0.1,
+                                                      solver=solver), X, Y, Z))
     # vacuous case: D = C(4+1, 1) = 5 ≤ m
-    Fv = TaylorFeatures(EDPKernel(), degree=1)
-    mv = BinaryKernelMachine(Fv, p=1.5, lam_x=0.1, lam_y=0.1).fit(X, Y, Z)
-    cv = certify(mv, setting="EDP/Taylor N=1 (D=5 ≤ m=12)", claim=CLAIM)
-    results.append(check(CLAIM, "D ≤ m: certificate reports 'vacuous' (1 = yes)",
-                         float(cv.status == "vacuous"), 1.0, relation=">=",
-                         note="rank Φ_X = D must be detected, not passed"))
+    out.append(FittingProblem("vacuous EDP/Taylor N=1 (D=5 ≤ m=12)", BinaryKernelMachine(
+        TaylorFeatures(EDPKernel(), degree=1), p=1.5, lam_x=0.1, lam_y=0.1), X, Y, Z))
     # pair-operator model, Frobenius: A* = Φ_Xᵀ C Φ_Y (MATH.md §4)
     for loss in (["softmax"] if quick else ["softmax", "squared", "logistic"]):
         Fp = TaylorFeatures(EDPKernel(), degree=2)  # D = 15 per side > 8 points
-        Xp, Yp, Zp = X[:8], Y[:8], binary_targets(loss, 8, 8, rng)
-        po = PairOperatorMachine(Fp, loss=loss, lam=1e-1).fit(Xp, Yp, Zp)
-        A_rep = po.representer_operator(Xp, Yp)
+        out.append(FittingProblem(f"pair operator (Frobenius, {loss})",
+                                  PairOperatorMachine(Fp, loss=loss, lam=1e-1),
+                                  X[:8], Y[:8], binary_targets(loss, 8, 8, rng)))
+    return out
+
+
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list:
+    """Run the representer checks; returns a list of CheckResult rows."""
+    from tqdm.auto import tqdm
+
+    results = []
+    problems = fitting_problems(quick)
+    grid = problems[:len(_grid(quick))]
+    # Each grid fit uses the torch Newton solver, which falls back to cvxpy/Clarabel +
+    # Newton polish by itself (with a warning) if it misses its tolerance; a fit that
+    # fails both ways is a FAIL row. Which solver found the optimum does not matter to the
+    # representer form: the certificate checks the point, with tolerances from that
+    # solver's reported residual.
+    for k, prob in enumerate(tqdm(grid, desc="claim 4", disable=not verbose)):
+        try:
+            mach = prob.fit()
+        except Exception as exc:  # recorded as a FAIL row
+            results.append(check(CLAIM, f"{prob.label}: fit", float("nan"), 0.0,
+                                 note=f"fit failed: {exc}"))
+            continue
+        used = mach.solver_info_.get("fallback") or mach.solver
+        setting = f"{prob.label}, {used}"
+        cert = certify(mach, negative_controls=(k % 5 == 0), setting=setting, claim=CLAIM)
+        results.extend(cert.rows)
+    cross_a, cross_b, vacuous, *pair_ops = problems[len(grid):]
+    a, b = cross_a.fit(), cross_b.fit()
+    results.append(check(CLAIM, "EDP/Taylor, p=1.5: cvxpy+polish vs torch objective (rel.)",
+                         abs(a.objective_ - b.objective_) / abs(a.objective_), 1e-10,
+                         note="both residuals ≤ 1e-10 on a strictly convex problem"))
+    cv = certify(vacuous.fit(), setting="EDP/Taylor N=1 (D=5 ≤ m=12)", claim=CLAIM)
+    results.append(check(CLAIM, "D ≤ m: certificate reports 'vacuous' (1 = yes)",
+                         float(cv.status == "vacuous"), 1.0, relation=">=",
+                         note="rank Φ_X = D must be detected, not passed"))
+    for prob in pair_ops:
+        po = prob.fit()
+        A_rep = po.representer_operator(prob.X, prob.Y)
         err = np.linalg.norm(po.A_ - A_rep) / np.linalg.norm(po.A_)
         # ‖A − ΦᵀCΦ‖ = ‖∇F‖/(2λ): relative ≤ 2·residual (same derivation as E), ×2 safety
-        results.append(check(CLAIM, f"pair operator (Frobenius, {loss}): ‖A* − Φ_XᵀCΦ_Y‖/‖A*‖",
+        results.append(check(CLAIM, f"{prob.label}: ‖A* − Φ_XᵀCΦ_Y‖/‖A*‖",
                              err, 4 * po.residual_ + 1e-13,
                              note="tol = 4·residual + round-off"))
+    X, Z = vacuous.X, vacuous.Z
     # p = 1 counter-example
     rows, _ = p1_counterexample(TaylorFeatures(EDPKernel(), degree=3), X, Z[:, :3], lam=0.5)
     results.extend(rows)
     if verbose:
         print(format_table(results, title="Claim 4: representer theorem in RKBS pairs"))
-    return results
+    return save_results(__name__, results, out_dir)
 
 
 if __name__ == "__main__":  # pragma: no cover

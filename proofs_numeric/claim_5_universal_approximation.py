@@ -28,6 +28,7 @@ log-RBF target.
 
 from __future__ import annotations
 
+from proofs_numeric import save_results
 from rkbs.approximation import approximation_sweep, approximation_targets
 from rkbs.verify import check, format_table
 
@@ -61,7 +62,7 @@ def run_sweeps(quick: bool = True, seed: int = 0) -> dict[str, list[dict]]:
     }
 
 
-def main(quick: bool = True, verbose: bool = True) -> list:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list:
     targets = approximation_targets()
     sweeps = run_sweeps(quick)
     results = []
@@ -126,7 +127,7 @@ def main(quick: bool = True, verbose: bool = True) -> list:
         for name, rows in sweeps.items():
             errs = ", ".join(f"({r['width']},{r['rank']}) {r['sup_error']:.3g}" for r in rows)
             print(f"  {name} [{targets[name].formula}]: sup-error {errs}")
-    return results
+    return save_results(__name__, results, out_dir)
 
 
 if __name__ == "__main__":  # pragma: no cover

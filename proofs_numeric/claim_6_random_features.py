@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 import rkbs
+from proofs_numeric import save_results
 
 CLAIM = "6 random-feature convergence"
 Z_MAX = 4.5
@@ -42,7 +43,7 @@ def _pooled_z(pair, X, Y, R, seed, factor=1.0):
     return abs(T.mean() - pred) / (T.std(ddof=1) / np.sqrt(R)), T.mean() / pred
 
 
-def main(quick: bool = True, verbose: bool = True) -> list:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list:
     rng = np.random.default_rng(6)
     results = []
     d = 4
@@ -102,7 +103,7 @@ def main(quick: bool = True, verbose: bool = True) -> list:
 
     if verbose:
         print(rkbs.format_table(results, title="Claim 6: random-feature convergence"))
-    return results
+    return save_results(__name__, results, out_dir)
 
 
 if __name__ == "__main__":

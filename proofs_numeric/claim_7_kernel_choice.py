@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from proofs_numeric import save_results
 from rkbs.attention.extract import extract_attention
 from rkbs.attention.kernel_attention import attention, feature_attention, make_attention
 from rkbs.attention.tasks import encode_batch
@@ -58,7 +59,7 @@ def _head_qk(res, n_seq=16):
     return torch.as_tensor(q), torch.as_tensor(k), recs
 
 
-def main(quick: bool = True, verbose: bool = True):
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list:
     results = []
     # ------------------------------------------------------------------ 1. SDPA
     g = torch.Generator().manual_seed(7)
@@ -166,7 +167,7 @@ def main(quick: bool = True, verbose: bool = True):
                                     f"{em['edp'] - em[n]:+.3f}"))
     if verbose:
         print(format_table(results, title="Claim 7: kernel choice in Transformers"))
-    return results
+    return save_results(__name__, results, out_dir)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,8 @@ DEFAULT_DTYPE = np.float64
 __all__ = [
     "DEFAULT_DTYPE",
     "asarray_like",
+    "available_devices",
+    "check_device",
     "device",
     "is_numpy_array",
     "is_torch_array",
@@ -78,3 +80,55 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def available_devices() -> list[str]:
+    """Torch devices usable on this machine: ``"cpu"``, then ``"cuda:0"``... and ``"mps"``."""
+    import torch
+
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append("mps")
+    return out
+
+
+def check_device(dev: Any, name: str = "device"):
+    """Validate a torch device name and return the :class:`torch.device`.
+
+    Torch itself answers an unavailable CUDA device with a bare ``AssertionError``
+    ("Torch not compiled with CUDA enabled") at the first allocation; this check names
+    the device and lists the available ones instead.
+
+    Raises
+    ------
+    ValueError
+        For a malformed name, or a device that this machine does not have.
+    """
+    import torch
+
+    if dev is None:
+        dev = "cpu"
+    try:
+        d = dev if isinstance(dev, torch.device) else torch.device(dev)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"{name}={dev!r} is not a torch device name (e.g. 'cpu', 'cuda', 'cuda:1'); "
+            f"available here: {', '.join(available_devices())}"
+        ) from None
+    ok = True
+    if d.type == "cuda":
+        ok = torch.cuda.is_available() and (d.index is None or d.index < torch.cuda.device_count())
+    elif d.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        ok = mps is not None and mps.is_available()
+    elif d.type != "cpu":
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{name}={dev!r} is not available on this machine; available devices: "
+            f"{', '.join(available_devices())}"
+        )
+    return d

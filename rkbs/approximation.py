@@ -1,4 +1,4 @@
-r"""Universal approximation of binary functions by :math:`q(t)\cdot k(s)` (MATH.md §5).
+r"""Universal approximation of binary functions by :math:`q(t)\cdot k(s)`.
 
 The paper's claim 6 (Wright & Gonzalez, arXiv:2106.01506, §5): for compact
 :math:`X, Y` and continuous :math:`F: X\times Y\to\mathbb R`, for every ε > 0 there are
@@ -33,7 +33,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rkbs._backend import torch_threads
-from rkbs._checks import check_array, check_int, check_positive, check_random_state
+from rkbs._checks import (
+    check_allocation,
+    check_array,
+    check_finite_scalar,
+    check_int,
+    check_positive,
+    check_random_state,
+)
 
 __all__ = [
     "ApproximationTarget",
@@ -68,8 +75,10 @@ def product_grid(n: int, d: int, low: float = -1.0, high: float = 1.0) -> np.nda
     """
     n = check_int(n, "n", minimum=2)
     d = check_int(d, "d", minimum=1)
+    low, high = check_finite_scalar(low, "low"), check_finite_scalar(high, "high")
     if not high > low:
         raise ValueError(f"need low < high, got low={low}, high={high}")
+    check_allocation(2 * n**d * d * 8, f"a product grid of {n}**{d} points in {d} dimensions")
     axis = np.linspace(low, high, n)
     mesh = np.meshgrid(*([axis] * d), indexing="ij")
     return np.stack([g.ravel() for g in mesh], axis=1)
@@ -139,7 +148,7 @@ def _kink(T, S):
 
 
 def approximation_targets() -> dict[str, ApproximationTarget]:
-    r"""The continuous targets of the universal-approximation check (MATH.md §5).
+    r"""The continuous targets of the universal-approximation check.
 
     Returns
     -------

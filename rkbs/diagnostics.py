@@ -1,4 +1,4 @@
-r"""Mercer diagnostics of binary kernels: asymmetry, indefiniteness, rank growth (MATH.md §1).
+r"""Mercer diagnostics of binary kernels: asymmetry, indefiniteness, rank growth .
 
 A kernel is *Mercer* when it is symmetric and positive semi-definite. For a Gram matrix
 :math:`K_{ij} = \kappa(x_i, y_j)` of shape ``(n, m)`` this module measures
@@ -31,9 +31,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from rkbs._backend import is_numpy_array, is_torch_array, to_numpy
-from rkbs._checks import check_array, check_int, check_positive, check_random_state
+from rkbs._checks import (
+    check_allocation,
+    check_array,
+    check_int,
+    check_positive,
+    check_random_state,
+)
 from rkbs.kernels.base import BinaryKernel
-from rkbs.plotting import OKABE_ITO
+from rkbs.plotting import plot_rank_growth, plot_spectrum  # noqa: F401 (moved there; old names kept)
 
 __all__ = [
     "MercerReport",
@@ -212,6 +218,8 @@ def mercer_report(
             raise ValueError("mercer_report(kernel, X, Y): X is required with a kernel")
         if same_points is None:
             same_points = Y is None or _same_points(check_array(X, "X"), check_array(Y, "Y"))
+        n_, m_ = check_array(X, "X").shape[0], check_array(X if Y is None else Y, "Y").shape[0]
+        check_allocation(4 * n_ * m_ * 8, f"mercer_report on a ({n_}, {m_}) Gram matrix")
         K = kernel_or_gram(X, X if Y is None else Y)
     elif is_numpy_array(kernel_or_gram) or is_torch_array(kernel_or_gram) or isinstance(
         kernel_or_gram, list | tuple
@@ -328,7 +336,7 @@ def rank_growth(
 
     Finite-dimensional kernels saturate at their feature dimension (rank
     :math:`K_n \le D`); infinite-dimensional ones keep growing until floating point
-    cuts the spectrum off (MATH.md §1). Use well-spread points and moderate scales
+    cuts the spectrum off. Use well-spread points and moderate scales
     (:math:`|q\cdot k| \lesssim` a few) so the spectrum is not truncated early.
 
     Parameters
@@ -372,80 +380,3 @@ def rank_growth(
     params = "".join(f", {k}={v:g}" for k, v in kernel._params().items())
     label = f"{kernel.name}{params}{'' if kernel.tied else ' (untied)'}"
     return RankGrowth(ns, np.asarray(ranks), np.asarray(tols), fdim, label)
-
-
-def plot_spectrum(report: MercerReport, ax=None, *, label: str | None = None):
-    """Plot singular values and absolute eigenvalues of the symmetric part on a log scale.
-
-    Negative eigenvalues are drawn as separate markers; the rank tolerance as a dashed
-    line.
-
-    Parameters
-    ----------
-    report : MercerReport
-    ax : matplotlib Axes, optional
-        Drawn into a new figure if omitted.
-    label : str, optional
-        Prefix for the legend entries.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.5))
-    pre = f"{label}: " if label else ""
-    s = report.singular_values
-    idx = np.arange(1, s.size + 1)
-    ax.semilogy(idx, np.where(s > 0, s, np.nan), "-", color=OKABE_ITO[0],
-                label=f"{pre}singular values")
-    if report.eigenvalues is not None:
-        lam = report.eigenvalues[np.argsort(-np.abs(report.eigenvalues))]
-        pos, neg = lam > 0, lam < 0
-        ax.semilogy(idx[pos], lam[pos], "o", ms=3, color=OKABE_ITO[2],
-                    label=f"{pre}eigenvalues > 0 of (K+K^T)/2")
-        if np.any(neg):
-            ax.semilogy(idx[neg], -lam[neg], "v", ms=4, color=OKABE_ITO[1],
-                        label=f"{pre}|eigenvalues| < 0")
-    ax.axhline(report.rank_tol, ls="--", color="0.4", lw=1, label="rank tolerance")
-    ax.set_xlabel("index i (sorted by magnitude)")
-    ax.set_ylabel("value (dimensionless)")
-    ax.set_title(f"spectrum, rank {report.rank}")
-    ax.legend(fontsize=7)
-    return ax
-
-
-def plot_rank_growth(growth: RankGrowth | Sequence[RankGrowth], ax=None):
-    """Plot numerical rank against n for one or several :class:`RankGrowth` results.
-
-    Finite feature dimensions are drawn as dotted horizontal lines, rank = n as a grey
-    reference. Log-log axes, Okabe–Ito colours.
-
-    Parameters
-    ----------
-    growth : RankGrowth or sequence of RankGrowth
-    ax : matplotlib Axes, optional
-        Drawn into a new figure if omitted.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    import matplotlib.pyplot as plt
-
-    growths = [growth] if isinstance(growth, RankGrowth) else list(growth)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.5))
-    n_all = np.unique(np.concatenate([g.ns for g in growths]))
-    ax.loglog(n_all, n_all, color="0.7", lw=1, label="rank = n")
-    for i, g in enumerate(growths):
-        c = OKABE_ITO[i % len(OKABE_ITO)]
-        ax.loglog(g.ns, g.ranks, "o-", color=c, label=g.label)
-        if math.isfinite(g.feature_dim):
-            ax.axhline(g.feature_dim, ls=":", color=c, lw=1)
-    ax.set_xlabel("number of points n")
-    ax.set_ylabel("numerical rank of the n x n Gram matrix")
-    ax.legend(fontsize=7)
-    return ax

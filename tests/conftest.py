@@ -26,3 +26,11 @@ def to_numpy(a):
     if hasattr(a, "detach"):
         return a.detach().cpu().numpy()
     return np.asarray(a)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test whose name says ``cuda`` carries the ``cuda`` marker (``make gpu-check``
+    runs ``pytest -m cuda``); a test may also be marked explicitly."""
+    for item in items:
+        if "cuda" in item.name.lower() and "cuda" not in item.keywords:
+            item.add_marker(pytest.mark.cuda)

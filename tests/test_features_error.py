@@ -218,7 +218,8 @@ def test_plots(rng):
               for cls in (PositiveRandomFeatures, TrigonometricRandomFeatures)]
     ax = plot_error_curves(curves)
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    assert len(ax.get_legend().get_texts()) == 4
+    # one legend entry per estimator: its measured markers and closed-form line together
+    assert len(ax.get_legend().get_texts()) == 2
     p = PositiveRandomFeatures(kern, 16)
     ax2 = plot_predicted_vs_measured(predicted_mse(p, X, Y),
                                      empirical_mse(p, X, Y, n_draws=30, seed=0), label="pos")
@@ -226,3 +227,31 @@ def test_plots(rng):
     with pytest.raises(ValueError, match="differ in size"):
         plot_predicted_vs_measured(np.ones(3), np.ones(4))
 
+
+
+def test_estimators_describe_themselves():
+    """Each estimator class carries its closed-form MSE and its non-negativity: the flag
+    agrees with the features actually drawn (negative control: trigonometric and
+    Maclaurin features do go negative), and predicted_mse dispatches to the method."""
+    import numpy as np
+
+    from rkbs.features.error import predicted_mse
+    from rkbs.features.random import estimators_for
+    from rkbs.kernels import EDPKernel
+
+    k = EDPKernel(dim=3)
+    classes = estimators_for(k)
+    names = [c.__name__ for c in classes]
+    for want in ("PositiveRandomFeatures", "HyperbolicRandomFeatures",
+                 "TrigonometricRandomFeatures", "RandomMaclaurinFeatures"):
+        assert want in names
+    U = np.random.default_rng(0).standard_normal((30, 3))
+    for cls in classes:
+        if "closed_form_mse" not in cls.__dict__:  # shared bases (no estimator of their own)
+            continue
+        pair = cls(k, 16, seed=0).fit(dim=3)
+        F = np.asarray(pair.map_q(U))
+        assert pair.nonnegative_features == bool((F >= 0).all()), cls.__name__
+        X = np.random.default_rng(1).standard_normal((4, 3)) * 0.5
+        np.testing.assert_array_equal(predicted_mse(pair, X, X),
+                                      pair.closed_form_mse(k.queries(X), k.keys(X)))

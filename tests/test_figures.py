@@ -14,6 +14,8 @@ import pytest
 
 matplotlib.use("Agg")
 
+from figure_runs import quick_run  # noqa: E402
+
 import paper_figures  # noqa: E402
 
 
@@ -202,10 +204,11 @@ CHECKS = {name.removeprefix("fig_"): fn for name, fn in
 
 
 @pytest.mark.parametrize("name", paper_figures.FIGURES)
-def test_figure_quick(name, tmp_path):
+def test_figure_quick(name):
     check_fn = CHECKS[name.removeprefix("fig_")]
     assert check_fn is not None, f"no numeric check written for {name}"
-    result = paper_figures.run_all(tmp_path, quick=True, only=name, progress=False)[name]
+    run = quick_run(name)  # shared with tests/test_figure_check.py (one run per session)
+    tmp_path, result = run.out, run.summary
     files = [Path(f) for f in result["files"]]
     stem = name.removeprefix("fig_")
     for ext in ("png", "pdf"):

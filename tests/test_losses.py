@@ -174,3 +174,57 @@ def test_loss_curvature_is_the_derivative_of_the_gradient(loss):
     assert np.abs(wrong - fd).max() > 1e-3
     big = loss_curvature(loss, Z, 1000.0 * np.sign(A), mask)  # no overflow
     assert np.all(np.isfinite(big))
+
+
+# ------------------------------------------------------------ loss objects
+def test_every_registered_loss_declares_consistent_derivatives():
+    """check_loss holds each registered loss's gradient, Hessian-vector product, Hessian
+    root and cvxpy form against its value by another route (finite differences, dense
+    products). Tolerance 1e-6: central differences with h = 1e-5 err by O(h²) ≈ 1e-10
+    relative plus O(eps/h) ≈ 1e-11."""
+    from rkbs.machines.losses import check_loss, loss_names
+
+    assert set(loss_names()) >= {"squared", "logistic", "softmax"}
+    for name in loss_names():
+        r = check_loss(name, seed=3)
+        assert max(r["gradient"], r["hvp"], r["root"], r["cvxpy"]) <= 1e-6, (name, r)
+        assert r["bound_ratio"] <= 1.0 + 1e-12, (name, r)
+
+
+def test_check_loss_catches_a_wrong_loss():
+    """Negative control: a loss whose declared curvature is off by a factor 2 (and whose
+    bound is too small) must be caught."""
+    from rkbs.machines.losses import SquaredLoss, check_loss
+
+    class WrongSquared(SquaredLoss):
+        name = "wrong-squared"
+        curvature_bound = 0.5
+
+        def d2(self, Z, A):
+            return 2.0 * super().d2(Z, A)
+
+    r = check_loss(WrongSquared())
+    assert r["hvp"] > 0.1 and r["bound_ratio"] > 1.0
+    assert r["gradient"] <= 1e-6  # the value and gradient are still right
+
+
+def test_registry_and_wrappers():
+    from rkbs.machines import Loss, get_loss, register_loss
+    from rkbs.machines.losses import _REGISTRY, SquaredLoss
+
+    assert get_loss("softmax").name == "softmax"
+    sq = SquaredLoss()
+    assert get_loss(sq) is sq
+    with pytest.raises(ValueError, match="unknown loss 'nosuch'; valid losses: squared"):
+        get_loss("nosuch")
+    with pytest.raises(ValueError, match="already registered"):
+        register_loss(SquaredLoss())
+    with pytest.raises(TypeError, match="Loss instance"):
+        register_loss("squared")
+
+    class Unnamed(Loss):
+        pass
+
+    with pytest.raises(ValueError, match="non-empty string"):
+        register_loss(Unnamed())
+    assert "nosuch" not in _REGISTRY

@@ -145,7 +145,25 @@ def test_solver_failure_is_reported():
     with pytest.raises(SolverError, match="status"):
         BinaryKernelMachine(F, p=1.5, max_iter=2).fit(X, Y, Z)
     with pytest.raises(SolverError, match="status 'max_iter'"):
-        BinaryKernelMachine(F, p=1.5, solver="torch", max_iter=1).fit(X, Y, Z)
+        BinaryKernelMachine(F, p=1.5, solver="torch", max_iter=1, fallback=None).fit(X, Y, Z)
+
+
+def test_torch_fallback_to_clarabel_warns_with_the_residual_reached():
+    """One Newton step cannot reach 1e-10: the default fallback (Clarabel + polish)
+    finishes the solve and the warning names the residual Newton stopped at."""
+    F, X, Y, Z, _, _ = make_data()
+    with pytest.warns(RuntimeWarning, match=r"status 'max_iter' with residual [0-9.e-]+ .*"
+                                            r"fell back to cvxpy/clarabel"):
+        m = BinaryKernelMachine(F, p=1.5, solver="torch", max_iter=1).fit(X, Y, Z)
+    assert m.solver_info_["fallback"] == "clarabel"
+    # the fallback's point is held to the torch target (1e-10), not cvxpy's own tolerance
+    assert m.residual_ <= 1e-10
+    ref = BinaryKernelMachine(F, p=1.5, solver="torch").fit(X, Y, Z)
+    assert ref.solver_info_["fallback"] is None
+    # both residuals ≤ 1e-10 on a strictly convex problem: objectives agree to ~1e-10
+    assert abs(m.objective_ - ref.objective_) <= 1e-9 * abs(ref.objective_)
+    with pytest.raises(ValueError, match="fallback must be"):
+        BinaryKernelMachine(F, fallback="scs")
 
 
 def test_kernel_ridge_coefficients_matches_sklearn_and_keeps_input():

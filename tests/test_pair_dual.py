@@ -153,9 +153,14 @@ def test_bad_input_and_not_converged(planted):
     mach.fit(X, Y, P)
     with pytest.raises(ValueError, match="explicit features"):
         mach.operator()
-    with pytest.warns(RuntimeWarning, match="stopped at residual"):
-        m1 = DualPairOperatorMachine(EDPKernel(dim=4), lam=LAM, max_iter=1).fit(X, Y, P)
+    with pytest.warns(RuntimeWarning, match="at residual"):
+        m1 = DualPairOperatorMachine(EDPKernel(dim=4), lam=LAM, max_iter=1,
+                                     on_failure="warn").fit(X, Y, P)
     assert m1.status_ == "not_converged"
+    from rkbs.machines import SolverError
+
+    with pytest.raises(SolverError, match="status 'not_converged' at residual"):
+        DualPairOperatorMachine(EDPKernel(dim=4), lam=LAM, max_iter=1).fit(X, Y, P)
 
 
 def test_compare_head_dual_matches_primal_and_selects_lambda(planted):

@@ -79,7 +79,8 @@ def test_frobenius_closed_form_equals_solver(rng, loss):
 
     # Negative control: the coefficients of an early-stopped solve do not represent A*.
     with pytest.warns(RuntimeWarning, match="residual"):
-        early = PairOperatorMachine(taylor(), loss=loss, lam=lam, max_iter=2).fit(X, Y, Z)
+        early = PairOperatorMachine(taylor(), loss=loss, lam=lam, max_iter=2,
+                                    on_failure="warn").fit(X, Y, Z)
     assert early.residual_ > 1e3 * mach.residual_
     err_early = np.linalg.norm(A - early.representer_operator(X, Y))
     assert err_early > 10 * tol, (err_early, tol)
@@ -340,9 +341,16 @@ def test_plot_coefficients(rng):
 def test_not_converged_warns(rng):
     X, Y, P = attention_problem(rng)
     with pytest.warns(RuntimeWarning, match="residual"):
-        m = PairOperatorMachine(taylor(), regularizer="nuclear", lam=1e-3, max_iter=3).fit(
-            X, Y, P)
+        m = PairOperatorMachine(taylor(), regularizer="nuclear", lam=1e-3, max_iter=3,
+                                on_failure="warn").fit(X, Y, P)
     assert m.status_ == "not_converged" and m.residual_ > m.tol
+    # the default policy of every machine: raise, naming the status and the residual
+    from rkbs.machines import SolverError
+
+    with pytest.raises(SolverError, match=r"status 'not_converged' at residual [0-9.e+-]+"):
+        PairOperatorMachine(taylor(), regularizer="nuclear", lam=1e-3, max_iter=3).fit(X, Y, P)
+    with pytest.raises(ValueError, match="on_failure must be"):
+        PairOperatorMachine(taylor(), on_failure="ignore")
 
 
 def test_cvxpy_non_optimal_status_raises(rng):

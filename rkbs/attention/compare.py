@@ -147,13 +147,10 @@ def comparison_features(dim: int, *, taylor_degrees=(1, 2), prf_dims=(16, 64, 25
 
 
 def _auto_solver(features, X, Y, regularizer) -> str:
-    """"primal" for non-Frobenius norms, "dual" for kernels, else by D² against S·m·n."""
-    if regularizer != "frobenius":
-        return "primal"
-    if not isinstance(features, FeaturePair):
-        return "dual"
-    n_scores = np.prod(X.shape[:-1]) * Y.shape[-2]  # (S,) m · n
-    return "dual" if features.n_features ** 2 > n_scores else "primal"
+    """The primal/dual choice (kept name): :func:`rkbs.machines.choose_pair_solver`."""
+    from rkbs.machines import choose_pair_solver
+
+    return choose_pair_solver(features, X, Y, regularizer)
 
 
 def fit_head(features, X, Y, P, *, regularizer: str = "frobenius", lam: float = 1e-3,
@@ -176,21 +173,11 @@ def fit_head(features, X, Y, P, *, regularizer: str = "frobenius", lam: float = 
     """
     import warnings
 
-    from rkbs.machines import DualPairOperatorMachine, PairOperatorMachine
+    from rkbs.machines import make_pair_machine
 
-    if solver not in ("primal", "dual", "auto"):
-        raise ValueError(f"solver must be 'primal', 'dual' or 'auto', got {solver!r}")
-    if solver == "auto":
-        solver = _auto_solver(features, X, Y, regularizer)
-    if solver == "dual":
-        if regularizer != "frobenius":
-            raise ValueError("the dual solver fits the Frobenius regularizer only, got "
-                             f"{regularizer!r}")
-        mach = DualPairOperatorMachine(features, loss="softmax", lam=lam, tol=tol,
-                                       max_iter=max_iter or 100, **kw)
-    else:
-        mach = PairOperatorMachine(features, loss="softmax", regularizer=regularizer,
-                                   lam=lam, solver="torch", tol=tol, max_iter=max_iter, **kw)
+    kw.setdefault("on_failure", "warn")  # held-out scores need no certificate-grade solve
+    mach = make_pair_machine(features, X, Y, loss="softmax", regularizer=regularizer,
+                             lam=lam, tol=tol, max_iter=max_iter, solver=solver, **kw)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*PairOperatorMachine", RuntimeWarning)
         return mach.fit(X, Y, P)
@@ -355,16 +342,5 @@ def compare_head(X, Y, P, logits=None, maps=None, *, features: dict, n_train: in
     return out
 
 
-def plot_head_comparison(machine, X, Y, P, *, index: int = 0, path=None):
-    """Attention map, fitted map and representer coefficients C side by side.
-
-    Wraps :func:`rkbs.machines.plot_coefficients`; saves to ``path`` (PNG/PDF by suffix)
-    when given. Returns ``(fig, axes)``.
-    """
-    from rkbs.machines import plot_coefficients
-
-    fig, axes = plot_coefficients(machine, X, Y, P, index=index)
-    axes[0].set_title("attention map P (trained head)")
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig, axes
+# the plot helper lives in rkbs.plotting (one home for all drawing); old name kept
+from rkbs.plotting import plot_head_comparison  # noqa: E402, F401

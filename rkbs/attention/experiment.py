@@ -24,7 +24,7 @@ import numpy as np
 
 from rkbs.attention.kernel_attention import make_attention
 from rkbs.attention.training import TrainConfig, train
-from rkbs.plotting import OKABE_ITO
+from rkbs.plotting import plot_kernel_variants  # noqa: F401 (moved there; old name kept)
 
 __all__ = [
     "KERNEL_VARIANTS",
@@ -291,38 +291,3 @@ def kernel_variant_stats(results: dict, task: str = "recall", metric: str = "exa
             out["vs_edp"][k] = {"diff": float(np.mean(v) - np.mean(ref)),
                                 "t": float(t.statistic), "p": float(t.pvalue)}
     return out
-
-
-def plot_kernel_variants(results: dict, path=None):
-    """Bar chart of exact match (mean ± std over seeds) per kernel, one panel per task.
-
-    Saves to ``path`` when given; returns the figure.
-    """
-    import matplotlib.pyplot as plt
-
-    summ = _summary(results)
-    tasks = list(dict.fromkeys(t for t, _ in summ))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 3.8), squeeze=False,
-                             constrained_layout=True)
-    for ax, task in zip(axes[0], tasks):
-        kernels = [k for t, k in summ if t == task]
-        means = [summ[(task, k)]["exact_match"][0] for k in kernels]
-        stds = [np.nan_to_num(summ[(task, k)]["exact_match"][1]) for k in kernels]
-
-        def family(k):
-            return 1 if k.startswith("taylor") else 2 if k.startswith("prf") else (
-                3 if k in ("poly2", "elu") else 0)
-
-        colors = [OKABE_ITO[family(k)] for k in kernels]
-        ax.bar(range(len(kernels)), means, yerr=stds, color=colors, capsize=3)
-        ax.set_xticks(range(len(kernels)), kernels, rotation=45, ha="right")
-        ax.set_ylabel("test exact match (fraction)")
-        ax.set_ylim(0, 1.05)
-        ax.set_title(f"task: {task}")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=OKABE_ITO[i]) for i in range(4)]
-    axes[0][-1].legend(handles, ["infinite-dim. kernel", "Taylor EDP (even N)",
-                                 "random features EDP", "finite kernel"],
-                       fontsize=8, loc="upper right")
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig

@@ -42,6 +42,12 @@ from dataclasses import dataclass
 
 import torch
 
+from rkbs._checks import (
+    check_allocation,
+    check_attention_values,
+    check_finite_result,
+    check_int,
+)
 from rkbs.features import (
     DPFPFeatures,
     EluFeatures,
@@ -70,6 +76,12 @@ __all__ = [
 
 
 # ------------------------------------------------------------------ validation
+_UNDERFLOW_HINT = (
+    "the attention weights of some query all under- or overflowed (κ = 0 or inf for every "
+    "key, 0/0): use a kernel that exponentiates (its log-domain softmax cannot underflow) "
+    "or smaller query/key norms")
+
+
 def _check_qkv(q, k, v, causal: bool):
     for name, a in (("q", q), ("k", k), ("v", v)):
         if not torch.is_tensor(a):
@@ -95,6 +107,7 @@ def _check_qkv(q, k, v, causal: bool):
             f"causal attention needs as many queries as keys, got {q.shape[-2]} and "
             f"{k.shape[-2]}"
         )
+    check_attention_values(q, k, v)
 
 
 def _why_negative(obj) -> str | None:
@@ -178,6 +191,8 @@ def kernel_attention(q, k, v, kernel: BinaryKernel, *, causal: bool = False,
         a row whose κ all vanish (possible for DPFP) is zero, and so is its output.
     """
     _check_qkv(q, k, v, causal)
+    check_allocation(3 * q[..., 0].numel() * k.shape[-2] * q.element_size(),
+                     f"attention weights of shape {(*q.shape[:-1], k.shape[-2])}")
     why = _why_negative(kernel)
     if why:
         raise ValueError(f"cannot use this kernel as attention weights: {why}")
@@ -202,6 +217,8 @@ def kernel_attention(q, k, v, kernel: BinaryKernel, *, causal: bool = False,
             kern = kern.masked_fill(masked, 0.0)
         weights = _ratio(kern, kern.sum(dim=-1, keepdim=True))
     out = weights @ v
+    if out.device.type == "cpu":  # accelerators: no host synchronization
+        check_finite_result(out, "kernel attention", _UNDERFLOW_HINT)
     return (out, weights) if need_weights else out
 
 
@@ -267,6 +284,8 @@ def feature_attention(q, k, v, features: FeaturePair, *, causal: bool = False,
     if why:
         raise ValueError(f"cannot use these features as attention weights: {why}")
     features._ensure_fitted(q.shape[-1])
+    features._check_rows(q[..., 0].numel() + k[..., 0].numel(), q.shape[-1], q.dtype,
+                         what="attention features")
     fq, fk = _stable_features(features, q, k, key_padding_mask)  # (..., L, D), (..., S, D)
     fq, fk = fq.to(v.dtype), fk.to(v.dtype)
     if not causal:
@@ -293,6 +312,8 @@ def feature_attention(q, k, v, features: FeaturePair, *, causal: bool = False,
             state = state + fk_c.transpose(-1, -2) @ v_c
             zsum = zsum + fk_c.sum(dim=-2)
         out = torch.cat(outs, dim=-2)  # (..., L, d_v)
+    if out.device.type == "cpu":  # accelerators: no host synchronization
+        check_finite_result(out, "feature attention", _UNDERFLOW_HINT)
     if not need_weights:
         return out
     w = fq @ fk.transpose(-1, -2)  # (..., L, S)
@@ -385,6 +406,7 @@ def make_attention(name: str, head_dim: int, *, seed=None, sigma: float = 1.0,
     """
     if path not in ("auto", "exact", "features"):
         raise ValueError(f"path must be 'auto', 'exact' or 'features', got {path!r}")
+    head_dim = check_int(head_dim, "head_dim", minimum=1)
     built = build_attention_kernel(name, head_dim, seed=seed, sigma=sigma, attention=False)
     why = _why_negative(built.features if built.features is not None else built.kernel)
     if why:

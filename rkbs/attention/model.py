@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from rkbs._checks import check_token_ids
 from rkbs.attention.kernel_attention import AttentionSpec, attention, make_attention
 
 __all__ = ["TransformerConfig", "MultiHeadAttention", "Seq2SeqTransformer", "build_model"]
@@ -216,6 +217,7 @@ class Seq2SeqTransformer(nn.Module):
             raise ValueError(f"{name} is empty (shape {tuple(ids.shape)}): nothing to attend to")
         if L > self.cfg.max_len:
             raise ValueError(f"{name} has length {L} > the model's max_len={self.cfg.max_len}")
+        check_token_ids(ids, self.cfg.src_vocab if name == "src" else self.cfg.tgt_vocab, name)
 
     def _embed(self, emb, ids):
         pos = torch.arange(ids.shape[1], device=ids.device)  # (L,)

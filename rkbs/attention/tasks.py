@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from rkbs._checks import check_int, check_random_state
+from rkbs._checks import check_int, check_params, check_random_state
 
 __all__ = [
     "PAD", "BOS", "EOS", "UNK", "TASKS",
@@ -228,17 +228,20 @@ def make_task(name: str, seed=0, *, quick: bool = False, **params) -> Task:
     """
     rng = check_random_state(seed)
     if name == "number-words":
-        p = {"max_number": 999 if quick else 1999, **params}
+        p = check_params(params, {"max_number": 999 if quick else 1999}, "number-words")
         splits = _number_words(rng, check_int(p["max_number"], "max_number", minimum=10))
     elif name == "recall":
-        p = {"n_examples": 2000 if quick else 4000, "n_pairs": 4, "n_keys": 12, "n_values": 10,
-             **params}
+        p = check_params(params, {"n_examples": 2000 if quick else 4000, "n_pairs": 4,
+                                  "n_keys": 12, "n_values": 10}, "recall")
         if p["n_pairs"] > p["n_keys"]:
             raise ValueError(f"n_pairs={p['n_pairs']} exceeds n_keys={p['n_keys']}")
         splits = _recall(rng, p["n_examples"], p["n_pairs"], p["n_keys"], p["n_values"])
     elif name == "reversal":
-        p = {"n_examples": 2000 if quick else 4000, "min_len": 3, "max_len": 6 if quick else 8,
-             "n_symbols": 8 if quick else 10, **params}
+        p = check_params(params, {"n_examples": 2000 if quick else 4000, "min_len": 3,
+                                  "max_len": 6 if quick else 8, "n_symbols": 8 if quick else 10},
+                         "reversal")
+        if p["min_len"] > p["max_len"]:
+            raise ValueError(f"min_len={p['min_len']} exceeds max_len={p['max_len']}")
         splits = _reversal(rng, p["n_examples"], p["min_len"], p["max_len"], p["n_symbols"])
     else:
         raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from rkbs._backend import torch_threads
+from rkbs import _io
+from rkbs._backend import check_device, torch_threads
 from rkbs._checks import check_random_state
 from rkbs.attention.model import Seq2SeqTransformer, TransformerConfig, build_model
 from rkbs.attention.tasks import Task, Vocab, encode_batch, make_task
@@ -54,6 +55,9 @@ class TrainConfig:
     task_params: dict = field(default_factory=dict)
     out_dir: str | None = None
     progress: bool = True
+    #: continue from ``out_dir/checkpoint.pt`` when it holds this run (``rkbs train`` sets
+    #: it; the resumed run is bit-identical on CPU to an uninterrupted one)
+    resume: bool = False
     #: torch intra-op threads while training (restored afterwards). One thread is both
     #: deterministic and fastest for these tiny models on a shared CPU (measured: 28 ms
     #: vs 376 ms per step with 2 threads on the 2-core project machine under load).
@@ -150,6 +154,7 @@ def train(config: TrainConfig) -> TrainResult:
 def _train(config: TrainConfig) -> TrainResult:
     cfg = config
     steps = cfg.resolved_steps()
+    check_device(cfg.device)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     task = make_task(cfg.task, cfg.seed, quick=cfg.quick, **cfg.task_params)
@@ -163,8 +168,17 @@ def _train(config: TrainConfig) -> TrainResult:
     out = Path(cfg.out_dir) if cfg.out_dir else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
-    history, n_tokens, t0 = [], 0, time.perf_counter()
-    bar = tqdm(range(steps), desc=f"train {cfg.task}/{cfg.kernel}", disable=not cfg.progress)
+    history, n_tokens, t0, start, spent = [], 0, time.perf_counter(), 0, 0.0
+    if out and cfg.resume and (out / "checkpoint.pt").exists():
+        ck = _load_resumable(out / "checkpoint.pt", cfg)
+        model.load_state_dict(ck["model_state"])
+        opt.load_state_dict(ck["optimizer_state"])
+        sched.load_state_dict(ck["scheduler_state"])
+        rng.bit_generator.state = json.loads(ck["rng_state"])
+        start, n_tokens, spent = int(ck["step"]), int(ck["n_tokens"]), float(ck["train_time_s"])
+        history = json.loads(ck["history"])
+    bar = tqdm(range(start, steps), desc=f"train {cfg.task}/{cfg.kernel}",
+               disable=not cfg.progress, initial=start, total=steps)
     model.train()
     for step in bar:
         idx = rng.integers(0, len(train_pairs), size=cfg.batch_size)
@@ -185,8 +199,12 @@ def _train(config: TrainConfig) -> TrainResult:
             history.append({"step": step + 1, "train_loss": float(loss.detach()), "val": val})
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}", val_em=f"{val['exact_match']:.2f}")
             if out:
-                save_checkpoint(out / "checkpoint.pt", model, cfg, task, step + 1)
-    train_time = time.perf_counter() - t0
+                save_checkpoint(out / "checkpoint.pt", model, cfg, task, step + 1, resume={
+                    "optimizer_state": opt.state_dict(), "scheduler_state": sched.state_dict(),
+                    "rng_state": json.dumps(rng.bit_generator.state), "n_tokens": n_tokens,
+                    "train_time_s": spent + time.perf_counter() - t0,
+                    "history": json.dumps(history)})
+    train_time = spent + time.perf_counter() - t0
     metrics = {
         "config": asdict(cfg), "model": mcfg.to_dict(), "steps": steps,
         "train_time_s": train_time, "train_tokens_per_s": n_tokens / train_time,
@@ -195,22 +213,52 @@ def _train(config: TrainConfig) -> TrainResult:
         "test": evaluate(model, task, "test"),
     }
     if out:
-        with open(out / "metrics.json", "w", encoding="utf-8") as fh:
-            json.dump(metrics, fh, indent=2, ensure_ascii=False)
+        _io.write_json(out / "metrics.json", metrics)
     return TrainResult(model, task, cfg, metrics)
 
 
-def save_checkpoint(path, model, cfg: TrainConfig, task: Task, step: int) -> None:
-    """Model weights, both configs, vocabularies and the step, in one ``torch.save`` file."""
-    torch.save({"model_state": model.state_dict(), "model_config": model.cfg.to_dict(),
-                "train_config": asdict(cfg), "src_itos": task.src_vocab.itos,
-                "tgt_itos": task.tgt_vocab.itos, "step": step}, path)
+#: TrainConfig fields that do not change the trained weights (a resume may differ in them).
+_NOT_RUN_IDENTITY = ("progress", "out_dir", "resume", "num_threads", "device")
+
+
+def _load_resumable(path, cfg: TrainConfig) -> dict:
+    """Load a checkpoint to resume ``cfg``; refuse a damaged one or one of another run."""
+    need = ("model_state", "optimizer_state", "scheduler_state", "rng_state", "step",
+            "n_tokens", "train_time_s", "history", "train_config")
+
+    def check(ck):
+        missing = [k for k in need if k not in ck]
+        if missing:
+            raise KeyError(f"missing entries {missing}")
+
+    ck = _io.load_torch(path, check=check, hint="delete it or rerun with --fresh")
+    mine, theirs = asdict(cfg), dict(ck["train_config"])
+    diff = [f"{k}: {theirs.get(k)!r} in the checkpoint, {v!r} now" for k, v in mine.items()
+            if k not in _NOT_RUN_IDENTITY and theirs.get(k) != v]
+    if diff:
+        raise ValueError(f"{path} is a checkpoint of another run ({'; '.join(diff)}); use "
+                         "another out_dir (--out) or start over (--fresh)")
+    return ck
+
+
+def save_checkpoint(path, model, cfg: TrainConfig, task: Task, step: int, *,
+                    resume: dict | None = None) -> None:
+    """Model weights, both configs, vocabularies and the step, in one ``torch.save`` file.
+
+    Written atomically (temporary file + rename), so a killed run leaves the previous
+    checkpoint intact. ``resume`` adds the optimizer, scheduler and batch-RNG states that
+    :func:`train` needs to continue the run exactly.
+    """
+    _io.save_torch(path, {"model_state": model.state_dict(), "model_config": model.cfg.to_dict(),
+                          "train_config": asdict(cfg), "src_itos": task.src_vocab.itos,
+                          "tgt_itos": task.tgt_vocab.itos, "step": step, **(resume or {})})
 
 
 def load_checkpoint(path):
     """Rebuild ``(model, task)`` from a checkpoint written by :func:`train`."""
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    tc = TrainConfig(**ck["train_config"])
+    ck = _io.load_torch(path)
+    known = set(TrainConfig.__dataclass_fields__)
+    tc = TrainConfig(**{k: v for k, v in ck["train_config"].items() if k in known})
     task = make_task(tc.task, tc.seed, quick=tc.quick, **tc.task_params)
     if task.src_vocab.itos != ck["src_itos"] or task.tgt_vocab.itos != ck["tgt_itos"]:
         raise ValueError("the regenerated task's vocabulary differs from the checkpoint's")
@@ -223,7 +271,8 @@ def train_from_cli(args) -> TrainResult:
     """Entry point of ``rkbs train`` (options defined in :mod:`rkbs.cli`)."""
     out = args.out or f"runs/{args.task}-{args.kernel}-seed{args.seed}"
     cfg = TrainConfig(task=args.task, kernel=args.kernel, seed=args.seed, steps=args.steps,
-                      device=args.device, quick=args.quick, out_dir=out)
+                      device=args.device, quick=args.quick, out_dir=out,
+                      resume=not getattr(args, "fresh", False))
     res = train(cfg)
     t = res.metrics["test"]
     line = (f"test: loss {t['loss']:.3f}, token acc {t['token_acc']:.3f}, "

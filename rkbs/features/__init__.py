@@ -26,7 +26,7 @@ from rkbs.features.exact import (
     homogeneous_monomials,
     monomial_exponents,
 )
-from rkbs.features.nystrom import NystromFeatures
+from rkbs.features.nystrom import NystromFeatures, NystromRankWarning
 from rkbs.features.random import (
     HyperbolicRandomFeatures,
     PositiveRandomFeatures,
@@ -59,6 +59,7 @@ __all__ = [
     "HyperbolicRandomFeatures",
     "LinearFeatures",
     "NystromFeatures",
+    "NystromRankWarning",
     "PolynomialFeatures",
     "PositiveRandomFeatures",
     "RandomFeatureAccuracyWarning",

@@ -63,16 +63,11 @@ from scipy import special
 from rkbs._backend import to_numpy
 from rkbs._checks import check_int, check_pair_arrays, check_positive, check_random_state
 from rkbs.features.random import (
-    HyperbolicRandomFeatures,
-    PositiveRandomFeatures,
     RandomFeaturePair,
-    RandomFourierFeatures,
-    RandomMaclaurinFeatures,
-    TrigonometricRandomFeatures,
     maclaurin_coefficients,
 )
-from rkbs.kernels.base import EDPKernel, PolynomialKernel, RBFKernel
-from rkbs.plotting import OKABE_ITO
+from rkbs.kernels.base import EDPKernel, PolynomialKernel
+from rkbs.plotting import OKABE_ITO, plot_error_curves, plot_predicted_vs_measured  # noqa: F401 (moved there; old names kept)
 
 __all__ = [
     "ErrorCurve",
@@ -203,28 +198,19 @@ def predicted_mse(pair: RandomFeaturePair, X, Y, *, n_features: int | None = Non
     r"""Closed-form per-pair MSE of ``pair``'s estimator on raw inputs, shape ``(n, m)``.
 
     The kernel's query/key maps are applied first. ``n_features`` defaults to
-    ``pair.n_components``. Raises ``ValueError`` for estimators without a closed form
-    here (orthogonal projections, TensorSketch, Nyström).
+    ``pair.n_components``. The estimator supplies the formula
+    (:meth:`~rkbs.features.random.RandomFeaturePair.closed_form_mse`); raises
+    ``ValueError`` for estimators without one (orthogonal projections, TensorSketch,
+    Nyström).
     """
+    if not isinstance(pair, RandomFeaturePair):
+        raise ValueError(f"pair must be a random feature pair, got {type(pair).__name__}")
     X, Y = check_pair_arrays(X, Y)
     Q, K = pair.kernel.queries(X), pair.kernel.keys(Y)
-    D = pair.n_components if n_features is None else n_features
-    if getattr(pair, "orthogonal", False):
-        raise ValueError(
-            "no closed-form MSE for orthogonal projections (it is below the iid one, "
-            "Choromanski et al. 2021, Thm 2): use empirical_mse, or orthogonal=False"
-        )
-    if isinstance(pair, HyperbolicRandomFeatures):
-        return mse_hyperbolic(Q, K, D)
-    if isinstance(pair, PositiveRandomFeatures):
-        return mse_positive(Q, K, D)
-    if isinstance(pair, TrigonometricRandomFeatures):
-        return mse_trigonometric(Q, K, D)
-    if isinstance(pair, RandomFourierFeatures):
-        return mse_rff(Q, K, D, sigma=pair.kernel.sigma, variant=pair.variant)
-    if isinstance(pair, RandomMaclaurinFeatures):
-        return mse_maclaurin(Q, K, D, kernel=pair.kernel)
-    raise ValueError(f"no closed-form MSE for {type(pair).__name__}: use empirical_mse")
+    try:
+        return pair.closed_form_mse(Q, K, n_features)
+    except NotImplementedError as exc:
+        raise ValueError(str(exc)) from None
 
 
 # ------------------------------------------------------------------ empirics
@@ -374,27 +360,19 @@ def error_curve(pair: RandomFeaturePair, X, Y, n_features, *, n_draws: int = 100
 
 # --------------------------------------------------------------- usefulness
 def _alternatives(pair):
-    k, D = pair.kernel, pair.n_components
-    D2 = D + D % 2
-    if isinstance(k, EDPKernel):
-        return {
-            "PositiveRandomFeatures": PositiveRandomFeatures(k, D),
-            "HyperbolicRandomFeatures": HyperbolicRandomFeatures(k, D2),
-            "TrigonometricRandomFeatures": TrigonometricRandomFeatures(k, D2),
-            "RandomMaclaurinFeatures": RandomMaclaurinFeatures(k, D),
-        }
-    if isinstance(k, RBFKernel):
-        return {
-            "RandomFourierFeatures(cos_offset)": RandomFourierFeatures(k, D),
-            "RandomFourierFeatures(sincos)": RandomFourierFeatures(k, D2, variant="sincos"),
-        }
-    return {}
+    """Other estimators of ``pair.kernel`` with a closed-form MSE, at about the same D,
+    by name (each estimator class says what it offers: ``comparable``)."""
+    from rkbs.features.random import estimators_for
+
+    out = {}
+    for cls in estimators_for(pair.kernel):
+        for alt in cls.comparable(pair.kernel, pair.n_components):
+            out.setdefault(alt.estimator_name, alt)
+    return out
 
 
 def _name(pair):
-    if isinstance(pair, RandomFourierFeatures):
-        return f"RandomFourierFeatures({pair.variant})"
-    return type(pair).__name__
+    return pair.estimator_name
 
 
 def check_usefulness(pair: RandomFeaturePair, X, Y, *, threshold: float = 0.25,
@@ -443,64 +421,3 @@ def check_usefulness(pair: RandomFeaturePair, X, Y, *, threshold: float = 0.25,
             RandomFeatureAccuracyWarning, stacklevel=2,
         )
     return out
-
-
-# ---------------------------------------------------------------------- plots
-def plot_error_curves(curves, *, ax=None):
-    """Log-log plot of measured MSE (markers, ±2 SE bars) and closed forms (lines) vs D.
-
-    Lower bars are clipped at 90 % of the value so they stay on the log axis.
-
-    ``curves`` is an :class:`ErrorCurve` or a sequence of them. Returns the axes.
-    """
-    import matplotlib.pyplot as plt
-
-    if isinstance(curves, ErrorCurve):
-        curves = [curves]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 4))
-    for i, c in enumerate(curves):
-        col = OKABE_ITO[i % len(OKABE_ITO)]
-        lower = np.minimum(2 * c.std_error, 0.9 * c.measured)  # keep bars on the log axis
-        ax.errorbar(c.n_features, c.measured, yerr=[lower, 2 * c.std_error], fmt="o", color=col,
-                    capsize=2, label=f"{c.label} measured (slope {c.slope:.2f})")
-        if c.predicted is not None:
-            ax.plot(c.n_features, c.predicted, "-", color=col, label=f"{c.label} closed form")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("number of features D")
-    rel = curves[0].relative if curves else False
-    ax.set_ylabel("relative MSE (dimensionless)" if rel else "MSE (kernel units²)")
-    ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    return ax
-
-
-def plot_predicted_vs_measured(predicted, measured, *, label: str | None = None, ax=None,
-                               color_index: int = 0):
-    """Log-log scatter of per-pair predicted vs measured MSE with the line y = x.
-
-    Call repeatedly with the same ``ax`` (and ``color_index``) to overlay estimators.
-    Returns the axes.
-    """
-    import matplotlib.pyplot as plt
-
-    p = np.ravel(np.asarray(predicted, dtype=np.float64))
-    m = np.ravel(np.asarray(measured, dtype=np.float64))
-    if p.shape != m.shape:
-        raise ValueError(f"predicted and measured differ in size: {p.shape} vs {m.shape}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 4.5))
-    ok = (p > 0) & (m > 0)
-    ax.loglog(p[ok], m[ok], "o", ms=4, color=OKABE_ITO[color_index % len(OKABE_ITO)],
-              label=label)
-    for line in [ln for ln in ax.get_lines() if ln.get_gid() == "rkbs-identity"]:
-        line.remove()  # one y = x line per axes, spanning every call's data
-    lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
-    hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
-    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x", gid="rkbs-identity")
-    ax.set_xlabel("closed-form MSE (kernel units²)")
-    ax.set_ylabel("measured MSE (kernel units²)")
-    ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    return ax

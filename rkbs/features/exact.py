@@ -1,6 +1,6 @@
 r"""Exact finite feature maps: multinomial (polynomial), Taylor (EDP), linear.
 
-Multinomial theorem (MATH.md §2):
+Multinomial theorem:
 
 .. math::
 
@@ -88,6 +88,11 @@ def homogeneous_monomials(Q, n: int, *, weights: str = "multinomial"):
     return out * asarray_like(w, Q)
 
 
+def _table_bytes(d: int, n: int) -> int:
+    """Bytes of the index and exponent tables of the degree-n monomials in d variables."""
+    return math.comb(d + n - 1, n) * (n + d) * 8
+
+
 def _torch_index(idx: np.ndarray, like):
     """Integer index tensor on ``like``'s device (torch's ``take`` needs a tensor)."""
     import torch
@@ -112,19 +117,35 @@ class TaylorFeatures(FeaturePair):
         The EDP kernel (with its W_Q, W_K and scaling); identity maps if omitted.
     degree : int
         Truncation degree N ≥ 0.
+    max_memory : float, optional
+        Memory limit (bytes) of the size guards; default the free memory.
+
+    Raises
+    ------
+    ValueError
+        When ``kernel.dim`` is known and :math:`\binom{d+N}{N}` features (their index
+        tables and one feature row) cannot fit in memory; otherwise at :meth:`fit`.
     """
 
     exact = False  # exact for the truncated series; an approximation of EDP
     auto_fit = True
 
-    def __init__(self, kernel: EDPKernel | None = None, degree: int = 4):
+    def __init__(self, kernel: EDPKernel | None = None, degree: int = 4, *,
+                 max_memory: float | None = None):
         kernel = EDPKernel() if kernel is None else kernel
         if not isinstance(kernel, EDPKernel):
             raise ValueError(
                 f"Taylor features expand the EDP kernel, got {type(kernel).__name__}"
             )
-        super().__init__(kernel)
+        super().__init__(kernel, max_memory=max_memory)
         self.degree = check_int(degree, "degree", minimum=0)
+        self._check_size_if_known()
+
+    def n_features_for(self, d: int) -> int:
+        return math.comb(d + self.degree, self.degree)
+
+    def _state_bytes(self, d: int) -> int:
+        return _table_bytes(d, self.degree)  # the top degree has the largest tables
 
     def _fit_dim(self, d):
         self.n_features_ = math.comb(d + self.degree, self.degree)
@@ -153,7 +174,7 @@ class TaylorFeatures(FeaturePair):
 
         .. math:: |R_N(u)| \le e^{\max(u, 0)}\, \frac{|u|^{N+1}}{(N+1)!}
 
-        (Lagrange remainder, MATH.md §2). With ``cauchy_schwarz=True`` the bound uses
+        (Lagrange remainder). With ``cauchy_schwarz=True`` the bound uses
         :math:`|u| \le r = \lVert q\rVert\lVert k\rVert` instead:
         :math:`e^{r} r^{N+1}/(N+1)!`, valid for any pair of that norm product.
         """
@@ -184,18 +205,26 @@ class PolynomialFeatures(FeaturePair):
         \quad |\alpha| = m,\quad \tilde q = (q, \sqrt c)
 
     :math:`D = \binom{d+m}{m}` for c > 0, :math:`\binom{d+m-1}{m}` for c = 0 (the
-    constant coordinate is dropped).
+    constant coordinate is dropped). Sizes are checked before allocating, as for
+    :class:`TaylorFeatures` (``max_memory``).
     """
 
     exact = True
     auto_fit = True
 
-    def __init__(self, kernel: PolynomialKernel):
+    def __init__(self, kernel: PolynomialKernel, *, max_memory: float | None = None):
         if not isinstance(kernel, PolynomialKernel):
             raise ValueError(
                 f"PolynomialFeatures needs a PolynomialKernel, got {type(kernel).__name__}"
             )
-        super().__init__(kernel)
+        super().__init__(kernel, max_memory=max_memory)
+        self._check_size_if_known()
+
+    def n_features_for(self, d: int) -> int:
+        return self.kernel.feature_dimension(d)
+
+    def _state_bytes(self, d: int) -> int:
+        return _table_bytes(d + (1 if self.kernel.c > 0 else 0), self.kernel.degree)
 
     def _fit_dim(self, d):
         self.n_features_ = self.kernel.feature_dimension(d)
@@ -217,10 +246,13 @@ class LinearFeatures(FeaturePair):
     exact = True
     auto_fit = True
 
-    def __init__(self, kernel: LinearKernel | None = None):
-        super().__init__(LinearKernel() if kernel is None else kernel)
+    def __init__(self, kernel: LinearKernel | None = None, *, max_memory: float | None = None):
+        super().__init__(LinearKernel() if kernel is None else kernel, max_memory=max_memory)
         if not isinstance(self.kernel, LinearKernel):
             raise ValueError(f"LinearFeatures needs a LinearKernel, got {type(kernel).__name__}")
+
+    def n_features_for(self, d: int) -> int:
+        return d
 
     def _fit_dim(self, d):
         self.n_features_ = d

@@ -1,4 +1,4 @@
-r"""Asymmetric Nyström features of a binary kernel (MATH.md §2).
+r"""Asymmetric Nyström features of a binary kernel.
 
 Landmarks :math:`\tilde X = (\tilde x_1..\tilde x_{r_x})` on the query side and
 :math:`\tilde Y = (\tilde y_1..\tilde y_{r_y})` on the key side give the cross block
@@ -19,20 +19,32 @@ of an indefinite block as eigenvalues, e.g. scikit-learn's ``Nystroem``, reprodu
 Singular or ill-conditioned cross blocks are handled by a documented truncated
 pseudo-inverse: singular values :math:`\sigma_i \le \text{rcond}\cdot\sigma_1` are
 dropped (``rcond`` defaults to :math:`\max(r_x, r_y)\,\varepsilon`, numpy's
-``matrix_rank`` rule); the feature dimension is the retained rank ``rank_``. An
-all-zero (or non-finite) block raises ``ValueError``.
+``matrix_rank`` rule); the feature dimension is the retained rank ``rank_``, and a
+:class:`NystromRankWarning` says how many were dropped (rank-deficient landmarks, e.g.
+duplicates). An all-zero (or non-finite) block raises ``ValueError``.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from rkbs._backend import asarray_like, namespace
-from rkbs._checks import check_pair_arrays, check_positive
+from rkbs._checks import check_allocation, check_pair_arrays, check_positive, itemsize
 from rkbs.features.base import FeaturePair
 from rkbs.kernels.base import BinaryKernel
 
-__all__ = ["NystromFeatures"]
+__all__ = ["NystromFeatures", "NystromRankWarning"]
+
+
+class NystromRankWarning(UserWarning):
+    """The landmark cross block is rank-deficient or ill-conditioned (see the message)."""
+
+
+#: Condition number of the retained block above which the features warn: round-off in
+#: the features grows like cond * eps, i.e. beyond 1e10 fewer than 6 digits remain.
+_COND_WARN = 1e10
 
 
 class NystromFeatures(FeaturePair):
@@ -54,6 +66,8 @@ class NystromFeatures(FeaturePair):
         Key-side landmarks (raw inputs; W_K is applied).
     rcond : float, optional
         Relative cut-off for singular values (default ``max(r_x, r_y) * eps``).
+    max_memory : float, optional
+        Memory limit (bytes) of the size guards (the cross block, its SVD, feature rows).
 
     Attributes
     ----------
@@ -61,15 +75,23 @@ class NystromFeatures(FeaturePair):
         All singular values of the cross block.
     rank_ : int
         Number retained (= ``n_features_``).
+    condition_number_ : float
+        :math:`\sigma_1/\sigma_{\text{rank}}` of the retained block; above 1e10 a
+        :class:`NystromRankWarning` says how many digits are at risk and what to do.
     """
 
     exact = False
     auto_fit = True
 
-    def __init__(self, kernel: BinaryKernel, landmarks_x, landmarks_y, *, rcond=None):
-        super().__init__(kernel)
+    def __init__(self, kernel: BinaryKernel, landmarks_x, landmarks_y, *, rcond=None,
+                 max_memory: float | None = None):
+        super().__init__(kernel, max_memory=max_memory)
         self.landmarks_x, self.landmarks_y = check_pair_arrays(landmarks_x, landmarks_y)
         self.rcond = None if rcond is None else check_positive(rcond, "rcond")
+        rx, ry = self.landmarks_x.shape[0], self.landmarks_y.shape[0]
+        # cross block, U, V^T and the projections: about 4 blocks of (r_x, r_y)
+        check_allocation(4 * rx * ry * itemsize(self.landmarks_x.dtype),
+                         f"the Nyström cross block of ({rx}, {ry}) landmarks", max_memory)
         Ql = kernel.queries(self.landmarks_x)
         Kl = kernel.keys(self.landmarks_y)
         if Ql.shape[-1] != Kl.shape[-1]:
@@ -77,6 +99,9 @@ class NystromFeatures(FeaturePair):
                 f"mapped landmarks disagree: queries {tuple(Ql.shape)}, keys {tuple(Kl.shape)}"
             )
         self._Ql, self._Kl = Ql, Kl
+
+    def n_features_for(self, d: int) -> int:
+        return min(self.landmarks_x.shape[0], self.landmarks_y.shape[0])
 
     def _fit_dim(self, d):
         if d != self._Ql.shape[-1]:
@@ -87,7 +112,11 @@ class NystromFeatures(FeaturePair):
         M = self.kernel.from_qk(self._Ql, self._Kl)
         xp = namespace(M)
         if not bool(xp.all(xp.isfinite(M))):
-            raise ValueError("the landmark cross block K(X~, Y~) has NaN or inf entries")
+            raise ValueError(
+                f"the landmark cross block K(X~, Y~) of the {self.kernel.name} kernel has NaN "
+                "or inf entries (the kernel overflows on these landmarks): use landmarks of "
+                "smaller norm, float64, or a kernel scale that keeps |log κ| below ~700"
+            )
         U, s, Vt = xp.linalg.svd(M, full_matrices=False)
         rx, ry = M.shape
         eps = np.finfo(np.float32 if "float32" in str(M.dtype) else np.float64).eps
@@ -99,6 +128,28 @@ class NystromFeatures(FeaturePair):
                 "can be built from these landmarks"
             )
         keep = int(xp.sum(s > rcond * s_max))
+        if keep < min(rx, ry):
+            warnings.warn(
+                f"the landmark cross block K(X~, Y~) of shape {(rx, ry)} has numerical rank "
+                f"{keep} < {min(rx, ry)}: {min(rx, ry) - keep} singular values <= "
+                f"rcond * sigma_1 = {rcond * s_max:.3g} were dropped, so the features have "
+                f"D = {keep} and reproduce K(x, Y~) M^+ K(X~, y) on the retained rank. "
+                "Remove duplicate or nearly collinear landmarks, or set rcond explicitly",
+                NystromRankWarning,
+                stacklevel=4,
+            )
+        cond = s_max / float(s[keep - 1])
+        if cond > _COND_WARN:
+            warnings.warn(
+                f"the retained landmark block K(X~, Y~) has condition number {cond:.2e} > "
+                f"{_COND_WARN:.0e}: the features carry Sigma^(-1/2) up to "
+                f"{cond ** 0.5:.1e} times sigma_1^(-1/2), so values away from the landmarks "
+                f"can lose about {np.log10(cond):.0f} of the 16 significant digits. Pass a "
+                "larger rcond (e.g. rcond=1e-8) or use fewer, better-spread landmarks",
+                NystromRankWarning,
+                stacklevel=4,
+            )
+        self.condition_number_ = cond
         inv_sqrt = 1.0 / xp.sqrt(s[:keep])
         self.singular_values_ = s
         self.rank_ = keep

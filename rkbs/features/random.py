@@ -1,4 +1,4 @@
-r"""Random feature pairs: unbiased Monte-Carlo estimators of binary kernels (MATH.md §2).
+r"""Random feature pairs: unbiased Monte-Carlo estimators of binary kernels.
 
 Every class here draws its random parameters (projections ω, offsets, degrees, signs)
 with numpy from ``seed`` when :meth:`~rkbs.features.FeaturePair.fit` is called, and
@@ -39,7 +39,13 @@ import math
 import numpy as np
 
 from rkbs._backend import asarray_like, is_torch_array, namespace
-from rkbs._checks import check_int, check_pair_arrays, check_random_state
+from rkbs._checks import (
+    check_allocation,
+    check_finite_result,
+    check_int,
+    check_pair_arrays,
+    check_random_state,
+)
 from rkbs.features.base import FeaturePair
 from rkbs.kernels.base import BinaryKernel, EDPKernel, PolynomialKernel, RBFKernel
 
@@ -56,6 +62,14 @@ __all__ = [
 
 # Largest |log scale| for which ``S * exp(M)`` is safe in float64 (exp(709) ~ 8e307).
 _SAFE_LOG = 700.0
+
+
+def _safe_log(dtype) -> float:
+    """``_SAFE_LOG`` for ``dtype``: log of its largest finite value minus a margin of 9."""
+    name = str(dtype).replace("torch.", "")
+    if name in ("float32", "float16", "bfloat16"):
+        return float(np.log(np.finfo(np.float16 if name == "float16" else np.float32).max)) - 9.0
+    return _SAFE_LOG
 
 
 # --------------------------------------------------------------------- sampling
@@ -121,12 +135,13 @@ def _scale_by_log(S, M):
     :math:`\mathrm{sign}(S)\, e^{\log|S| + M}` (zeros of S stay exactly zero).
     """
     xp = namespace(S, M)
-    if float(xp.max(xp.abs(_stop_gradient(M)))) < _SAFE_LOG:
+    if float(xp.max(xp.abs(_stop_gradient(M)))) < _safe_log(M.dtype):
         return S * xp.exp(M)
     absS = xp.abs(S)
     safe = xp.where(absS > 0, absS, xp.ones_like(absS))
-    out = xp.sign(S) * xp.exp(xp.log(safe) + M)
-    return xp.where(absS > 0, out, xp.zeros_like(out))
+    logabs = xp.where(absS > 0, xp.log(safe) + M, xp.zeros_like(absS))
+    out = xp.sign(S) * xp.exp(logabs)  # sign(0) = 0 keeps zeros exactly zero
+    return out
 
 
 def _grad_free(*arrays) -> bool:
@@ -150,6 +165,10 @@ class RandomFeaturePair(FeaturePair):
     seed : int, numpy Generator or None
         Source of the random draws. An int redraws the *same* features on every
         :meth:`fit`; a Generator advances; ``None`` draws fresh entropy.
+    max_memory : float, optional
+        Memory limit (bytes) of the size guards (default the free memory): the random
+        parameters drawn by :meth:`fit` (e.g. the ``(D, d)`` projections) and each
+        ``(n, D)`` feature matrix are checked before they are allocated.
 
     Attributes
     ----------
@@ -163,8 +182,41 @@ class RandomFeaturePair(FeaturePair):
     auto_fit = False
     _kernel_type: type = BinaryKernel
     _paired: bool = False  # True: D/2 projections, D must be even
+    n_components = None  # set by __init__ (shadows FeaturePair.n_components)
+    #: Every feature (hence every estimated kernel value) is ≥ 0: safe as attention weights.
+    nonnegative_features: bool = False
+    #: Every estimator class, in definition order (:func:`estimators_for`).
+    _estimators: list = []
 
-    def __init__(self, kernel, n_components: int, *, seed=None):
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        RandomFeaturePair._estimators.append(cls)
+
+    # ----------------------------------------------------- self-description
+    @property
+    def estimator_name(self) -> str:
+        """Name of the estimator in tables and warnings (class name, plus variant)."""
+        return type(self).__name__
+
+    def closed_form_mse(self, Q, K, n_features: int | None = None):
+        r"""Per-pair MSE :math:`\mathbb E(\hat\kappa - \kappa)^2` on mapped queries Q (n, d)
+        and keys K (m, d) at D = ``n_features`` (default ``n_components``), (n, m).
+
+        Raises ``NotImplementedError`` for estimators without a closed form.
+        """
+        raise NotImplementedError(f"no closed-form MSE for {type(self).__name__}: use "
+                                  "empirical_mse")
+
+    @classmethod
+    def comparable(cls, kernel, n_components: int) -> list:
+        """Instances of this estimator to compare with another estimator of ``kernel`` at
+        (about) the same D: one at D (D + 1 when it needs an even D) by default, none
+        when the class has no closed-form MSE of its own."""
+        if "closed_form_mse" not in cls.__dict__:
+            return []
+        return [cls(kernel, n_components + (n_components % 2 if cls._paired else 0))]
+
+    def __init__(self, kernel, n_components: int, *, seed=None, max_memory: float | None = None):
         types = self._kernel_type if isinstance(self._kernel_type, tuple) else (
             self._kernel_type,)
         if not isinstance(kernel, types):
@@ -172,8 +224,9 @@ class RandomFeaturePair(FeaturePair):
                 f"{type(self).__name__} approximates a "
                 f"{' or '.join(t.__name__ for t in types)}, got {type(kernel).__name__}"
             )
-        super().__init__(kernel)
-        self.n_components = check_int(n_components, "n_components", minimum=1)
+        super().__init__(kernel, max_memory=max_memory)
+        check_int(n_components, "n_components", minimum=1)
+        self.n_components = n_components
         if self._paired and self.n_components % 2:
             raise ValueError(
                 f"{type(self).__name__} builds features in pairs (D/2 projections): "
@@ -182,6 +235,17 @@ class RandomFeaturePair(FeaturePair):
         check_random_state(seed)  # validate early
         self.seed = seed
         self._cache: dict = {}
+        self._check_size_if_known()
+
+    def n_features_for(self, d: int) -> int:
+        return int(self.n_components)
+
+    def _n_projections(self) -> int:
+        return int(self.n_components) // 2 if self._paired else int(self.n_components)
+
+    def _state_bytes(self, d: int) -> int:
+        # projections (n_proj, d) and their transposed copy, float64
+        return 2 * self._n_projections() * d * 8
 
     # ------------------------------------------------------------- fitting
     def _fit_dim(self, d: int) -> None:
@@ -223,12 +287,19 @@ class RandomFeaturePair(FeaturePair):
         ``F`` has the shape of ``map_q(Q)``, ``(..., n, D)``; for the positive,
         hyperbolic and trigonometric features its entries lie in [-1, 1]. ``c`` has
         shape ``(..., n, 1)`` (zeros for estimators without a per-row scale factor).
+        Raises ``ValueError`` for an unfitted pair, a wrong last axis, empty or
+        non-finite inputs (the finiteness check is skipped on accelerators).
         """
-        return self._features_log(Q, side="q")
+        return self._features_log(self._check_mapped(Q, "Q"), side="q")
 
     def map_k_log(self, K):
         r"""Stabilized key features ``(F, c)``: :math:`\varphi_Y(k) = F\,e^{c}` exactly."""
-        return self._features_log(K, side="k")
+        return self._features_log(self._check_mapped(K, "K"), side="k")
+
+    def _check_mapped(self, U, name):
+        if not self.fitted:  # random pairs never fit themselves
+            self._ensure_fitted(0)
+        return FeaturePair._check_mapped(self, U, name)
 
     def _features_log(self, U, side):  # pragma: no cover - overridden
         raise NotImplementedError
@@ -260,7 +331,10 @@ class RandomFeaturePair(FeaturePair):
         B, b = self.map_k_log(K)
         xp = namespace(A, B)
         S = xp.matmul(A, xp.matrix_transpose(B))
-        return _scale_by_log(S, a + xp.matrix_transpose(b))
+        return check_finite_result(
+            _scale_by_log(S, a + xp.matrix_transpose(b)), f"{type(self).__name__}.gram",
+            "the estimate exp(c_q + c_k) F_q·F_k exceeds the floating-point range (the "
+            "kernel itself overflows there): work with map_q_log/map_k_log, or kernel.log")
 
     def __repr__(self) -> str:
         return (
@@ -300,12 +374,31 @@ class RandomFourierFeatures(RandomFeaturePair):
     _kernel_type = RBFKernel
 
     def __init__(self, kernel: RBFKernel, n_components: int, *, variant: str = "cos_offset",
-                 seed=None):
+                 seed=None, max_memory: float | None = None):
         if variant not in ("cos_offset", "sincos"):
             raise ValueError(f"variant must be 'cos_offset' or 'sincos', got {variant!r}")
         self.variant = variant
         self._paired = variant == "sincos"
-        super().__init__(kernel, n_components, seed=seed)
+        super().__init__(kernel, n_components, seed=seed, max_memory=max_memory)
+
+    @property
+    def estimator_name(self) -> str:
+        return f"RandomFourierFeatures({self.variant})"
+
+    def closed_form_mse(self, Q, K, n_features: int | None = None):
+        """Sutherland & Schneider (2015): :func:`rkbs.features.error.mse_rff`."""
+        from rkbs.features.error import mse_rff
+
+        D = self.n_components if n_features is None else n_features
+        return mse_rff(Q, K, D, sigma=self.kernel.sigma, variant=self.variant)
+
+    @classmethod
+    def comparable(cls, kernel, n_components: int) -> list:
+        """Both variants: cos+offset at D and sin/cos at the next even D."""
+        if cls is not RandomFourierFeatures:
+            return super().comparable(kernel, n_components)
+        return [cls(kernel, n_components),
+                cls(kernel, n_components + n_components % 2, variant="sincos")]
 
     def _draw(self, d, rng):
         n_freq = self.n_components // 2 if self._paired else self.n_components
@@ -358,9 +451,17 @@ class _EDPRandomFeatures(RandomFeaturePair):
     _kernel_type = EDPKernel
 
     def __init__(self, kernel: EDPKernel, n_components: int, *, orthogonal: bool = False,
-                 seed=None):
-        super().__init__(kernel, n_components, seed=seed)
-        self.orthogonal = bool(orthogonal)
+                 seed=None, max_memory: float | None = None):
+        super().__init__(kernel, n_components, seed=seed, max_memory=max_memory)
+        if not isinstance(orthogonal, bool | np.bool_):
+            raise ValueError(f"orthogonal must be True or False, got {orthogonal!r}")
+        self.orthogonal = orthogonal
+
+    def _check_iid(self):
+        if self.orthogonal:
+            raise NotImplementedError(
+                "no closed-form MSE for orthogonal projections (it is below the iid one, "
+                "Choromanski et al. 2021, Thm 2): use empirical_mse, or orthogonal=False")
 
     def _draw(self, d, rng):
         n_proj = self.n_components // 2 if self._paired else self.n_components
@@ -389,6 +490,15 @@ class PositiveRandomFeatures(_EDPRandomFeatures):
     \tfrac12\log D`, ``c = max_r ℓ_r`` (treated as a constant under autograd),
     ``F = exp(ℓ - c)``.
     """
+
+    nonnegative_features = True
+
+    def closed_form_mse(self, Q, K, n_features: int | None = None):
+        """Lemma 2 of Choromanski et al. (2021): :func:`rkbs.features.error.mse_positive`."""
+        from rkbs.features.error import mse_positive
+
+        self._check_iid()
+        return mse_positive(Q, K, self.n_components if n_features is None else n_features)
 
     def _log_features(self, U):
         xp = namespace(U)
@@ -423,6 +533,13 @@ class HyperbolicRandomFeatures(PositiveRandomFeatures):
 
     _paired = True
 
+    def closed_form_mse(self, Q, K, n_features: int | None = None):
+        """:func:`rkbs.features.error.mse_hyperbolic`."""
+        from rkbs.features.error import mse_hyperbolic
+
+        self._check_iid()
+        return mse_hyperbolic(Q, K, self.n_components if n_features is None else n_features)
+
     def _log_features(self, U):
         xp = namespace(U)
         Wt = self._param("omega_t_", U)
@@ -447,6 +564,13 @@ class TrigonometricRandomFeatures(_EDPRandomFeatures):
     """
 
     _paired = True
+
+    def closed_form_mse(self, Q, K, n_features: int | None = None):
+        """Lemma 2 of Choromanski et al. (2021): :func:`rkbs.features.error.mse_trigonometric`."""
+        from rkbs.features.error import mse_trigonometric
+
+        self._check_iid()
+        return mse_trigonometric(Q, K, self.n_components if n_features is None else n_features)
 
     def _features_log(self, U, side):
         self._check_input(U)
@@ -515,13 +639,28 @@ class RandomMaclaurinFeatures(SignedRandomFeaturePair):
 
     _kernel_type = (EDPKernel, PolynomialKernel)
 
-    def __init__(self, kernel: EDPKernel | PolynomialKernel, n_components: int, *, seed=None):
-        super().__init__(kernel, n_components, seed=seed)
+    def __init__(self, kernel: EDPKernel | PolynomialKernel, n_components: int, *, seed=None,
+                 max_memory: float | None = None):
+        super().__init__(kernel, n_components, seed=seed, max_memory=max_memory)
+
+    def _state_bytes(self, d: int) -> int:
+        # the degree draw is known only after drawing; checked again in _draw
+        return 2 * int(self.n_components) * 8
+
+    def closed_form_mse(self, Q, K, n_features: int | None = None):
+        """Kar & Karnick (2012): :func:`rkbs.features.error.mse_maclaurin`."""
+        from rkbs.features.error import mse_maclaurin
+
+        D = self.n_components if n_features is None else n_features
+        return mse_maclaurin(Q, K, D, kernel=self.kernel)
 
     def _draw(self, d, rng):
         D = self.n_components
         self.degrees_ = rng.geometric(0.5, size=D) - 1  # P(n) = 2^-(n+1), n >= 0
         n_max = int(self.degrees_.max())
+        check_allocation(2 * n_max * d * D * 8,
+                         f"the Rademacher vectors of {type(self).__name__}, shape "
+                         f"({n_max}, {d}, {D})", self.max_memory)
         a = maclaurin_coefficients(self.kernel, n_max)[self.degrees_]
         self.weights_ = np.sqrt(a * 2.0 ** (self.degrees_ + 1) / D)
         # Rademacher vectors, (n_max, d, D); factor l of feature r is used iff l < N_r
@@ -539,3 +678,13 @@ class RandomMaclaurinFeatures(SignedRandomFeaturePair):
         return out
 
 
+
+
+def estimators_for(kernel) -> list:
+    """Estimator classes that approximate ``kernel`` (by their declared kernel type)."""
+    out = []
+    for cls in RandomFeaturePair._estimators:
+        types = cls._kernel_type if isinstance(cls._kernel_type, tuple) else (cls._kernel_type,)
+        if isinstance(kernel, types):
+            out.append(cls)
+    return out

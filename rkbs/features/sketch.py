@@ -70,6 +70,10 @@ class TensorSketchFeatures(SignedRandomFeaturePair):
 
     _kernel_type = PolynomialKernel
 
+    def _state_bytes(self, d: int) -> int:
+        # dense (m, d', D) sketch matrices
+        return self.kernel.degree * (d + 1) * int(self.n_components) * 8
+
     def _draw(self, d, rng):
         m, D = self.kernel.degree, self.n_components
         d_ext = d + (1 if self.kernel.c > 0 else 0)

@@ -8,7 +8,7 @@ A binary kernel compares a *query* point :math:`x \in X \subset \mathbb{R}^{d_x}
     q = s\, W_Q x, \qquad k = s\, W_K y, \qquad s = d^{-1/4},
 
 so that :math:`q \cdot k = \langle W_Q x, W_K y\rangle/\sqrt{d}` as in dot-product
-attention (Wright & Gonzalez 2021, §3; MATH.md §1). Each kernel declares its
+attention (Wright & Gonzalez 2021, §3). Each kernel declares its
 properties the way cvxpy atoms declare curvature: ``symmetric``,
 ``positive_definite`` (positive semi-definite Gram matrices on every finite point set,
 guaranteed by construction), ``nonnegative`` (usable as attention weights) and
@@ -24,7 +24,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rkbs._backend import asarray_like, is_torch_array, namespace, to_numpy
-from rkbs._checks import check_array, check_int, check_pair_arrays, check_positive
+from rkbs._checks import (
+    check_allocation,
+    check_array,
+    check_finite_result,
+    check_int,
+    check_max_memory,
+    check_pair_arrays,
+    check_positive,
+    itemsize,
+)
 from rkbs.kernels import functions as F
 
 __all__ = [
@@ -96,18 +105,29 @@ class BinaryKernel:
     dim : int, optional
         Mapped dimension ``d`` when it cannot be read off ``W_Q`` (callable or identity
         maps); used only by :attr:`feature_dim`.
+    max_memory : float, optional
+        Largest Gram matrix (with its temporaries) ``kernel(X, Y)`` may allocate, in
+        bytes; default the machine's free memory (:func:`rkbs._checks.check_allocation`),
+        ``math.inf`` disables the check.
 
     Notes
     -----
     ``kernel(X, Y)`` returns the ``(n, m)`` matrix :math:`K_{ij} = \kappa(x_i, y_j)`.
-    It is never symmetrized, not even when ``X is Y``.
+    It is never symmetrized, not even when ``X is Y``. Kernels that exponentiate can
+    overflow (float64: :math:`\log\kappa > 709.8`; float32: :math:`> 88.7`); then
+    ``kernel(X, Y)`` warns (``RuntimeWarning``) and :meth:`log` gives
+    :math:`\log\kappa` exactly.
     """
 
     name: ClassVar[str] = "base"
     exponentiates: ClassVar[bool] = False
     infinite: ClassVar[bool] = False
+    #: Arrays of the Gram's size alive at once while ``kernel(X, Y)`` runs.
+    _gram_temporaries: ClassVar[int] = 1
 
-    def __init__(self, W_Q: Map = None, W_K: Map = None, *, scale="attention", dim=None):
+    def __init__(self, W_Q: Map = None, W_K: Map = None, *, scale="attention", dim=None,
+                 max_memory: float | None = None):
+        self.max_memory = check_max_memory(max_memory)
         self.W_Q = _check_map(W_Q, "W_Q")
         self.W_K = _check_map(W_K, "W_K")
         if scale not in ("attention", None):
@@ -141,6 +161,12 @@ class BinaryKernel:
 
     def _qk(self, X, Y):
         X, Y = check_pair_arrays(X, Y)
+        n, m = X.shape[0], Y.shape[0]
+        check_allocation(
+            n * m * itemsize(X.dtype) * self._gram_temporaries,
+            f"the {self.name} Gram matrix of shape ({n}, {m})",
+            self.max_memory,
+        )
         Q, K = self.queries(X), self.keys(Y)
         if Q.shape[1] != K.shape[1]:
             raise ValueError(
@@ -151,9 +177,23 @@ class BinaryKernel:
 
     # ------------------------------------------------------------- evaluation
     def __call__(self, X, Y):
-        r"""Gram matrix :math:`K_{ij} = \kappa(x_i, y_j)`, shape ``(n, m)``."""
+        r"""Gram matrix :math:`K_{ij} = \kappa(x_i, y_j)`, shape ``(n, m)``.
+
+        Warns (``RuntimeWarning``) when entries overflow to inf; :meth:`log` is the
+        overflow-free route for kernels that exponentiate.
+        """
         Q, K = self._qk(X, Y)
-        return self.from_qk(Q, K)
+        return check_finite_result(self.from_qk(Q, K), f"{self.name} kernel κ(X, Y)",
+                                   self._overflow_hint(Q))
+
+    def _overflow_hint(self, Q) -> str:
+        lim = "88.7 (float32)" if "float32" in str(Q.dtype) else "709.8 (float64)"
+        if self.exponentiates:
+            return (f"exp overflows where log κ > {lim}: use kernel.log(X, Y) for log κ "
+                    "(exact, no overflow), or pass float64 inputs / smaller query and key "
+                    "norms (softmax-normalized weights only need log κ)")
+        return ("the kernel values exceed the floating-point range: lower the degree or the "
+                "input norms, or pass float64 inputs")
 
     def log(self, X, Y):
         r""":math:`\log \kappa(x_i, y_j)`, shape ``(n, m)`` (non-negative kernels only)."""
@@ -165,9 +205,10 @@ class BinaryKernel:
         L = self.log_from_qk(Q, K)  # a fresh array: safe to exponentiate in place
         if is_torch_array(L):
             return L.exp() if L.requires_grad else L.exp_()
-        if isinstance(L, np.ndarray) and L.flags.writeable:
-            return np.exp(L, out=L)
-        return namespace(L).exp(L)
+        with np.errstate(over="ignore"):  # __call__ warns with the log-domain hint
+            if isinstance(L, np.ndarray) and L.flags.writeable:
+                return np.exp(L, out=L)
+            return namespace(L).exp(L)
 
     def log_from_qk(self, Q, K):  # pragma: no cover - overridden
         """Log-kernel on mapped inputs; must return a *fresh* array (``from_qk``
@@ -253,7 +294,7 @@ class EDPKernel(BinaryKernel):
     .. math:: \kappa(x, y) = \exp(q \cdot k) = \exp\!\big(\langle W_Q x, W_K y\rangle/\sqrt d\big)
 
     Infinite-dimensional (Taylor features :math:`q^\alpha/\sqrt{\alpha!}` for all
-    multi-indices α, MATH.md §2). Positive definite iff :math:`W_Q = W_K`; with
+    multi-indices α). Positive definite iff :math:`W_Q = W_K`; with
     untied maps it is asymmetric and its symmetric part is in general indefinite
     (Wright & Gonzalez 2021, §3–4).
     """
@@ -269,16 +310,47 @@ class EDPKernel(BinaryKernel):
 class RBFKernel(BinaryKernel):
     r"""Gaussian RBF between mapped queries and keys.
 
-    .. math:: \kappa(x, y) = \exp\!\big(-\lVert q - k\rVert^2 / (2\sigma^2)\big)
+    .. math::
+
+        \kappa(x, y) = \exp\!\big(-\lVert q - k\rVert^2 / (2\sigma^2)\big)
+                     = \exp\!\big(-\gamma \lVert q - k\rVert^2\big),
+        \qquad \gamma = \frac{1}{2\sigma^2}.
+
+    Parameters
+    ----------
+    sigma : float, optional
+        Width σ > 0 (default 1).
+    gamma : float, optional
+        scikit-learn's parameterization (``sklearn.metrics.pairwise.rbf_kernel``):
+        :math:`\gamma = 1/(2\sigma^2)`, i.e. ``sigma = 1/sqrt(2 * gamma)``. Give
+        ``sigma`` or ``gamma``, not both. γ acts on the *mapped* q, k: with the default
+        ``scale="attention"`` (q = x/d^{1/4} for identity maps) the kernel equals
+        scikit-learn's ``rbf_kernel(X, Y, gamma=gamma / sqrt(d))``; pass ``scale=None``
+        for ``rbf_kernel(X, Y, gamma=gamma)`` exactly.
     """
 
     name = "rbf"
     exponentiates = True
     infinite = True
+    _gram_temporaries = 3  # |q|^2 + |k|^2, q·k, the clipped sum
 
-    def __init__(self, W_Q=None, W_K=None, *, sigma: float = 1.0, scale="attention", dim=None):
-        super().__init__(W_Q, W_K, scale=scale, dim=dim)
-        self.sigma = check_positive(sigma, "sigma")
+    def __init__(self, W_Q=None, W_K=None, *, sigma: float | None = None,
+                 gamma: float | None = None, scale="attention", dim=None,
+                 max_memory: float | None = None):
+        super().__init__(W_Q, W_K, scale=scale, dim=dim, max_memory=max_memory)
+        if gamma is not None:
+            if sigma is not None:
+                raise ValueError(
+                    f"give sigma or gamma (= 1/(2 sigma^2)), not both; got sigma={sigma!r}, "
+                    f"gamma={gamma!r}"
+                )
+            sigma = 1.0 / math.sqrt(2.0 * check_positive(gamma, "gamma"))
+        self.sigma = check_positive(1.0 if sigma is None else sigma, "sigma")
+
+    @property
+    def gamma(self) -> float:
+        r"""scikit-learn's width :math:`\gamma = 1/(2\sigma^2)`."""
+        return 0.5 / self.sigma**2
 
     def _params(self):
         return {"sigma": self.sigma}
@@ -308,16 +380,19 @@ class PolynomialKernel(BinaryKernel):
     r"""Polynomial kernel :math:`\kappa(x, y) = (q\cdot k + c)^m`.
 
     Feature dimension :math:`\binom{d+m}{m}` for :math:`c > 0` and
-    :math:`\binom{d+m-1}{m}` for :math:`c = 0` (multinomial features, MATH.md §2).
+    :math:`\binom{d+m-1}{m}` for :math:`c = 0` (multinomial features).
     Non-negative only for even degree; positive semi-definite when tied and c ≥ 0.
     """
 
     name = "polynomial"
 
+    _gram_temporaries = 2
+
     def __init__(
-        self, W_Q=None, W_K=None, *, degree: int = 2, c: float = 1.0, scale="attention", dim=None
+        self, W_Q=None, W_K=None, *, degree: int = 2, c: float = 1.0, scale="attention", dim=None,
+        max_memory: float | None = None,
     ):
-        super().__init__(W_Q, W_K, scale=scale, dim=dim)
+        super().__init__(W_Q, W_K, scale=scale, dim=dim, max_memory=max_memory)
         self.degree = check_int(degree, "degree", minimum=0)
         self.c = check_positive(c, "c", strict=False)
 

@@ -6,8 +6,7 @@ Every function takes ``Q`` of shape ``(..., n, d)`` and ``K`` of shape ``(..., m
 :math:`\kappa(q_i, k_j)` computed as written, also when ``Q is K``.
 
 The ``*_log`` functions return :math:`\log\kappa` for the kernels that exponentiate,
-which is how attention and every stable downstream computation consume them
-(MATH.md §1).
+which is how attention and every stable downstream computation consume them.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ def edp_log(Q, K):
 
     .. math:: \log \kappa(q, k) = q \cdot k, \qquad \kappa(q, k) = \exp(q\cdot k)
 
-    (Wright & Gonzalez 2021, eq. (9); MATH.md §1.)
+    (Wright & Gonzalez 2021, eq. (9).)
     """
     return dot_products(Q, K)
 

@@ -20,14 +20,15 @@ import time
 
 import numpy as np
 
-from rkbs._backend import to_numpy
+from rkbs._backend import check_device, to_numpy
 from rkbs._checks import check_array, check_exponent, check_int, check_positive
 from rkbs.features.base import FeaturePair
 from rkbs.machines.cvx import CVX_SOLVERS, SolverError, solve_cvxpy
-from rkbs.machines.losses import LOSSES, check_loss_targets
+from rkbs.machines.losses import check_loss_targets, get_loss
+from rkbs.machines.newton import initial_point, newton_solve, product_solve, torch_solve
 from rkbs.machines.problem import COUPLINGS, BinaryProblem, Side
+from rkbs.machines.protocol import ParamsMixin, check_on_failure, solver_failed
 from rkbs.machines.regularizers import parse_regularizer
-from rkbs.machines.torch_solver import initial_point, newton_solve, product_solve, torch_solve
 from rkbs.spaces.pair import RKBSPair
 
 __all__ = ["BinaryKernelMachine"]
@@ -35,7 +36,7 @@ __all__ = ["BinaryKernelMachine"]
 SOLVERS = (*CVX_SOLVERS, "torch")
 
 
-class BinaryKernelMachine:
+class BinaryKernelMachine(ParamsMixin):
     r"""A binary kernel machine :math:`(f_w, g_v) \in B_X \times B_Y` fitted to responses Z.
 
     Parameters
@@ -45,12 +46,15 @@ class BinaryKernelMachine:
         fitted on the training points at :meth:`fit`).
     p : float
         Exponent of :math:`B_X` (w ∈ ℓ^p); v ∈ ℓ^{q*}, q* = p/(p − 1). 1 < p < ∞;
-        p = 1 is accepted with a cvxpy solver as the documented counter-example
-        (MATH.md §4: ℓ^1 is neither strictly convex nor smooth).
+        p = 1 is accepted only for a *one-sided* machine (``lam_y=None``: no g, scores
+        :math:`A_{ij} = f(x_i)`) with a cvxpy solver, as the counter-example to the
+        representer theorem (ℓ^1 is neither strictly convex nor smooth, and its dual
+        ℓ^∞ would carry g).
     coupling : {"additive", "product"}
         Scores :math:`A_{ij} = f(x_i) + g(y_j)` or :math:`f(x_i)\,g(y_j)`.
-    loss : {"squared", "logistic", "softmax"}
-        See :mod:`rkbs.machines.losses`.
+    loss : str or Loss
+        ``"squared"``, ``"logistic"``, ``"softmax"`` or any registered
+        :class:`~rkbs.machines.losses.Loss` (name or instance); see :mod:`rkbs.machines.losses`.
     lam_x, lam_y : float
         λ_X > 0 and λ_Y > 0; ``lam_y=None`` switches the Y side off (one-sided machine,
         :math:`A_{ij} = f(x_i)`: kernel ridge regression for p = 2, squared loss).
@@ -59,7 +63,7 @@ class BinaryKernelMachine:
         exponent r); ``reg_y`` defaults to ``reg``. See :mod:`rkbs.machines.regularizers`.
     solver : {"clarabel", "scs", "torch"}
         cvxpy with Clarabel (default) or SCS, then a few Newton polish steps
-        (``polish=True``); or the Newton solver of :mod:`rkbs.machines.torch_solver` on
+        (``polish=True``); or the Newton solver of :mod:`rkbs.machines.newton` on
         torch tensors (``device``), float64.
     tol : float, optional
         cvxpy: solver tolerances (default 1e-8 for the squared loss, 1e-7 for the
@@ -72,6 +76,18 @@ class BinaryKernelMachine:
         Torch device for ``solver="torch"`` (``"cpu"``, ``"cuda"``).
     seed : int, Generator or None
         Starting point of the product coupling (a saddle sits at 0).
+    on_failure : {"raise", "warn"}
+        A solve that misses its tolerance raises :class:`~rkbs.machines.cvx.SolverError`
+        naming the status and residual (``"raise"``), or keeps the solver's last point
+        with a ``RuntimeWarning`` and ``status_`` set to the solver's status (``"warn"``;
+        not possible when cvxpy returned no point). The policy of every machine
+        (:mod:`rkbs.machines.protocol`).
+    fallback : {"clarabel", None}
+        What ``solver="torch"`` does when Newton misses its tolerance: ``"clarabel"``
+        (default) solves again with cvxpy/Clarabel + Newton polish and warns
+        (``RuntimeWarning``) naming the residual Newton reached; the fit still raises
+        :class:`~rkbs.machines.cvx.SolverError` unless that reaches the tolerance.
+        ``None``: raise at once.
 
     Attributes
     ----------
@@ -79,8 +95,15 @@ class BinaryKernelMachine:
         Coefficients of :math:`f^*`; ``v_`` those of :math:`g^*` (None when one-sided).
     objective_ : float
         Objective value at ``(w_, v_)``.
+    coef_ : ndarray (D,)
+        The same as ``w_`` (the name every machine uses for its fitted coefficients).
+    n_features_ : tuple
+        (D_X, D_Y) (D_Y None when one-sided).
+    solve_time_ : float
+        Wall time of the solve (s).
     status_ : str
-        ``"optimal"`` (anything else raises :class:`~rkbs.machines.cvx.SolverError`).
+        ``"optimal"``; anything else raises :class:`~rkbs.machines.cvx.SolverError`
+        unless ``on_failure="warn"`` (then the solver's status).
     residual_ : float
         Relative first-order residual (SOLVERS.md) at ``(w_, v_)`` — the solver's accuracy
         the certificates of :mod:`rkbs.verify` derive their tolerances from.
@@ -88,39 +111,61 @@ class BinaryKernelMachine:
         Per side (``"x"``, ``"y"``) and ``"joint"``.
     pair_ : RKBSPair
         The RKBS pair (features, p).
+    problem_, active_, Phi_X_, Phi_Y_, X_fit_, Y_fit_, Z_, mask_
+        The certificate protocol (what :func:`rkbs.verify.certify` reads): the
+        :class:`~rkbs.machines.problem.BinaryProblem`, the sides that were optimized, the
+        training features (m, D_X), (n, D_Y), points, targets and mask.
+    solver_info_ : dict
+        The solve's record (``fallback``: ``"clarabel"`` when the torch solve needed the
+        fallback, else None; ``target_scale``: the rescaling of Z, 1 when none).
     """
 
     def __init__(self, features: FeaturePair, *, p: float = 2.0, coupling: str = "additive",
                  loss: str = "squared", lam_x: float = 1.0, lam_y: float | None = 1.0,
                  reg="square", reg_y=None, solver: str = "clarabel", tol: float | None = None,
                  max_iter: int | None = None, polish: bool = True, device: str | None = None,
-                 seed=None, max_outer: int = 300):
+                 seed=None, max_outer: int = 300, fallback: str | None = "clarabel",
+                 on_failure: str = "raise"):
+        # every argument is validated here and stored unchanged (sklearn.base.clone)
         if not isinstance(features, FeaturePair):
             raise ValueError(f"features must be a FeaturePair, got {type(features).__name__}")
-        self.features = features
-        self.p = check_exponent(p, allow_one=True)
+        pv = check_exponent(p, allow_one=True)
         if coupling not in COUPLINGS:
             raise ValueError(f"unknown coupling {coupling!r}; valid: {', '.join(COUPLINGS)}")
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
-        self.coupling, self.loss = coupling, loss
-        self.lam_x = check_positive(lam_x, "lam_x")
-        self.lam_y = None if lam_y is None else check_positive(lam_y, "lam_y")
-        if self.lam_y is None and coupling != "additive":
+        get_loss(loss)  # a registered name or a Loss; raises naming the valid ones
+        check_positive(lam_x, "lam_x")
+        if lam_y is not None:
+            check_positive(lam_y, "lam_y")
+        if lam_y is None and coupling != "additive":
             raise ValueError("a one-sided machine (lam_y=None) needs coupling='additive'")
-        self.reg = parse_regularizer(reg)
-        self.reg_y = self.reg if reg_y is None else parse_regularizer(reg_y)
+        if pv == 1.0 and lam_y is not None:
+            raise ValueError(
+                f"p={p!r} is accepted only one-sided (lam_y=None): with p = 1, f lives in "
+                "ℓ^1 and g would live in ℓ^∞ (q* = ∞), neither smooth nor strictly convex; a "
+                "one-sided machine has no g (scores A_ij = f(x_i)) and is the documented "
+                f"counter-example to the representer theorem. Got lam_y={lam_y!r}: pass "
+                "lam_y=None, or use 1 < p < ∞ for a two-sided machine")
+        self._reg_obj = parse_regularizer(reg)
+        self._reg_y_obj = self._reg_obj if reg_y is None else parse_regularizer(reg_y)
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; valid: {', '.join(SOLVERS)}")
-        if self.p == 1.0 and solver == "torch":
-            raise ValueError("p = 1 (non-smooth counter-example) needs a cvxpy solver, not 'torch'")
-        self.solver = solver
-        self.tol = None if tol is None else check_positive(tol, "tol")
-        self.max_iter = None if max_iter is None else check_int(max_iter, "max_iter", minimum=1)
-        self.polish = bool(polish)
-        self.device = device
-        self.seed = seed
-        self.max_outer = check_int(max_outer, "max_outer", minimum=1)
+        if pv == 1.0 and solver == "torch":
+            raise ValueError(f"p={p!r} (the non-smooth counter-example) needs a cvxpy solver "
+                             "('clarabel' or 'scs'), not solver='torch': Newton's method needs "
+                             "a twice differentiable objective")
+        if tol is not None:
+            check_positive(tol, "tol")
+        if max_iter is not None:
+            check_int(max_iter, "max_iter", minimum=1)
+        check_int(max_outer, "max_outer", minimum=1)
+        if fallback not in (None, "clarabel"):
+            raise ValueError(f"fallback must be 'clarabel' or None, got {fallback!r}")
+        check_on_failure(on_failure)
+        self.features, self.p, self.coupling, self.loss = features, p, coupling, loss
+        self.lam_x, self.lam_y, self.reg, self.reg_y = lam_x, lam_y, reg, reg_y
+        self.solver, self.tol, self.max_iter, self.polish = solver, tol, max_iter, polish
+        self.device, self.seed, self.max_outer = device, seed, max_outer
+        self.fallback, self.on_failure = fallback, on_failure
 
     # ----------------------------------------------------------------- fit
     @property
@@ -130,7 +175,7 @@ class BinaryKernelMachine:
     @property
     def smooth(self) -> bool:
         """1 < p < ∞: both spaces smooth and strictly convex."""
-        return 1.0 < self.p < math.inf
+        return 1.0 < float(self.p) < math.inf
 
     def _check_data(self, X, Y, Z, mask):
         X = np.asarray(to_numpy(check_array(X, "X")), dtype=float)
@@ -160,8 +205,9 @@ class BinaryKernelMachine:
         return X, Y, np.asarray(Z, dtype=float), np.asarray(mask, dtype=bool)
 
     def _build_problem(self, PX, PY, Z, mask):
-        x = Side(PX, self.p, self.lam_x, self.reg)
-        y = None if self.one_sided else Side(PY, self.pair_.q_star, self.lam_y, self.reg_y)
+        x = Side(PX, float(self.p), float(self.lam_x), self._reg_obj)
+        y = None if self.one_sided else Side(PY, self.pair_.q_star, float(self.lam_y),
+                                             self._reg_y_obj)
         return BinaryProblem(PX, PY, Z, mask, self.loss, self.coupling, x, y)
 
     def fit(self, X, Y, Z, mask=None):
@@ -174,7 +220,7 @@ class BinaryKernelMachine:
         X, Y, Z, mask = self._check_data(X, Y, Z, mask)
         if not self.features.fitted and not self.features.auto_fit:
             self.features.fit(X, Y) if Y is not None else self.features.fit(X)
-        self.pair_ = RKBSPair(self.features, self.p)
+        self.pair_ = RKBSPair(self.features, float(self.p))
         PX = np.asarray(to_numpy(self.features.transform_x(X)), dtype=float)
         PY = None if self.one_sided else np.asarray(to_numpy(self.features.transform_y(Y)),
                                                     dtype=float)
@@ -183,13 +229,28 @@ class BinaryKernelMachine:
         prob = self._build_problem(PX, PY, Z, mask)
         self.problem_ = prob
         # the row-softmax loss is invariant to a_i under the additive coupling: f* = 0
-        self.active_ = ("y",) if (self.loss == "softmax" and self.coupling == "additive"
+        self.active_ = ("y",) if (get_loss(self.loss).row_shift_invariant
+                                  and self.coupling == "additive"
                                   and not self.one_sided) else tuple(prob.sides)
         t0 = time.perf_counter()
-        if self.solver == "torch":
-            w, v, info = self._fit_torch(PX, PY, Z, mask)
-        else:
-            w, v, info = self._fit_cvx(prob)
+        scale = self._target_scale(Z, mask)
+        if scale != 1.0:
+            # squared loss, R = t² on every side: F(sw, sv; sZ) = s² F(w, v; Z), so the
+            # problem is solved on Z/s and the solution scaled back (interior-point and
+            # Newton tolerances are relative to O(1) data)
+            self.problem_ = self._build_problem(PX, PY, Z / scale, mask)
+        try:
+            if self.solver == "torch":
+                w, v, info = self._fit_torch(PX, PY, Z / scale, mask)
+            else:
+                w, v, info = self._fit_cvx(self.problem_)
+        except SolverError as exc:
+            raise self._numerical_failure(exc, PX, PY, Z) from exc
+        finally:
+            self.problem_ = prob
+        w = None if w is None else np.asarray(to_numpy(w), dtype=float) * scale
+        v = None if v is None else np.asarray(to_numpy(v), dtype=float) * scale
+        info["target_scale"] = scale
         self.solve_time_ = time.perf_counter() - t0
         self.w_ = np.asarray(w, dtype=float)
         self.v_ = None if v is None else np.asarray(v, dtype=float)
@@ -197,8 +258,38 @@ class BinaryKernelMachine:
         self.objective_ = float(prob.objective(self.w_, self.v_))
         self.residuals_ = self.compute_residuals(self.w_, self.v_)
         self.residual_ = self.residuals_["joint"]
-        self.status_ = "optimal"
+        self.status_ = info.get("status", "optimal")
+        self.coef_ = self.w_
+        self.n_features_ = (PX.shape[1], None if PY is None else PY.shape[1])
         return self
+
+    def _target_scale(self, Z, mask) -> float:
+        """max|Z| on the observed pairs when the problem is 2-homogeneous in the data
+        (squared loss, R = t² on every side) and that scale is outside [1e-3, 1e3];
+        else 1 (no rescaling)."""
+        if not get_loss(self.loss).homogeneous:
+            return 1.0
+        if self._reg_obj.power(float(self.p)) != 2.0 or (
+                not self.one_sided and self._reg_y_obj.power(self.pair_.q_star) != 2.0):
+            return 1.0
+        s = float(np.abs(Z[mask]).max()) if mask.any() else 0.0
+        return s if (s > 0 and math.isfinite(s) and not 1e-3 <= s <= 1e3) else 1.0
+
+    def _numerical_failure(self, exc, PX, PY, Z):
+        """Rephrase 'infeasible'/'unbounded' from a problem that can be neither."""
+        status = getattr(exc, "status", None) or ""
+        if not status.startswith(("infeasible", "unbounded")):
+            return exc
+        sizes = [f"max|Z| = {np.abs(Z).max():.3g}", f"max|Φ_X| = {np.abs(PX).max():.3g}"]
+        if PY is not None:
+            sizes.append(f"max|Φ_Y| = {np.abs(PY).max():.3g}")
+        sizes.append(f"λ_X = {self.lam_x:g}" + ("" if self.one_sided else f", λ_Y = {self.lam_y:g}"))
+        return SolverError(
+            f"numerical failure: the solver reported status {status!r}, but this problem "
+            "(unconstrained, convex, finite everywhere) can be neither infeasible nor "
+            f"unbounded; the scale of the data is the likely cause ({', '.join(sizes)}). "
+            "Rescale Z or the features to O(1) (the squared loss with R = t² is rescaled "
+            "automatically), or try solver='torch'", status="numerical_failure")
 
     def compute_residuals(self, w, v) -> dict:
         r"""Relative first-order residuals at (w, v) per side and jointly (active sides).
@@ -228,17 +319,22 @@ class BinaryKernelMachine:
     def _zeros(self, D):
         return np.zeros(D)
 
-    def _fit_cvx(self, prob):
+    def _fit_cvx(self, prob, solver: str | None = None):
         # default accuracy: 1e-8 (power cones); 1e-7 for the exponential-cone losses,
-        # where Clarabel ends 'optimal_inaccurate' at 1e-8 on some blocks (measured)
-        tol = (1e-8 if self.loss == "squared" else 1e-7) if self.tol is None else self.tol
-        info = {"solver": self.solver, "tol": tol, "solves": []}
+        # where Clarabel ends 'optimal_inaccurate' at 1e-8 on some blocks (measured);
+        # the torch fallback (solver given) uses these defaults, not Newton's target
+        solver = self.solver if solver is None else solver
+        default = 1e-8 if get_loss(self.loss).cone == "power" else 1e-7
+        own = solver == self.solver
+        tol = default if (self.tol is None or not own) else self.tol
+        max_iter = self.max_iter if own else None
+        info = {"solver": solver, "tol": tol, "solves": []}
         polish = self.polish and self.smooth
 
         def block_solve(blocks, w, v):
             fixed = {s: c for s, c in (("x", w), ("y", v)) if s not in blocks and c is not None}
-            coefs, inf = solve_cvxpy(prob, blocks=blocks, fixed=fixed, solver=self.solver,
-                                     tol=tol, max_iter=self.max_iter)
+            coefs, inf = solve_cvxpy(prob, blocks=blocks, fixed=fixed, solver=solver,
+                                     tol=tol, max_iter=max_iter, accept_inaccurate=polish)
             w, v = coefs["x"], coefs["y"]
             inf["residual_cvx"] = prob.residual(w, v, blocks)
             if polish:
@@ -248,6 +344,13 @@ class BinaryKernelMachine:
                     w, v = res.w, res.v
                 inf["residual_polished"] = res.residual
                 inf["polish_steps"] = res.iterations
+                # an 'optimal_inaccurate' cvxpy answer counts only once polished to the
+                # Newton target (1e-10 relative residual); otherwise it is a failure
+                if inf["status"] != "optimal" and min(res.residual, inf["residual_cvx"]) > 1e-10:
+                    raise SolverError(
+                        f"cvxpy/{solver} returned status {inf['status']!r} and Newton "
+                        f"polish reached only residual {res.residual:.3g} > 1e-10",
+                        status=inf["status"])
             info["solves"].append(inf)
             return w, v
 
@@ -275,16 +378,17 @@ class BinaryKernelMachine:
                             block_solver=cvx_block)
         info["outer_residuals"] = res.history
         if res.status != "optimal":
-            raise SolverError(
-                f"alternating block solves stopped after {len(res.history)} rounds with joint "
-                f"residual {res.residual:.3g} > {target:g} (status {res.status!r})",
-                status=res.status)
+            solver_failed(self.on_failure,
+                          f"alternating block solves stopped after {len(res.history)} rounds "
+                          f"with status {res.status!r} and joint residual {res.residual:.3g} "
+                          f"> {target:g}", res.status, stacklevel=5)
+            info["status"] = res.status
         return res.w, res.v, info
 
     def _fit_torch(self, PX, PY, Z, mask):
         import torch
 
-        dev = torch.device(self.device or "cpu")
+        dev = check_device(self.device)
 
         def T(a):
             return None if a is None else torch.as_tensor(a, dtype=torch.float64, device=dev)
@@ -299,14 +403,40 @@ class BinaryKernelMachine:
         else:
             res = torch_solve(tprob, tol=tol, max_iter=max_iter, seed=self.seed,
                               max_outer=self.max_outer)
-        if res.status != "optimal":
-            raise SolverError(
-                f"torch Newton solver returned status {res.status!r} with residual "
-                f"{res.residual:.3g} > tol {tol:g} after {res.iterations} iterations",
-                status=res.status)
         info = {"solver": "torch", "device": str(dev), "tol": tol,
-                "iterations": res.iterations, "history": res.history}
-        return to_numpy(res.w), None if res.v is None else to_numpy(res.v), info
+                "iterations": res.iterations, "history": res.history, "fallback": None}
+        newton_point = (to_numpy(res.w), None if res.v is None else to_numpy(res.v), info)
+        if res.status != "optimal":
+            msg = (f"torch Newton solver returned status {res.status!r} with residual "
+                   f"{res.residual:.3g} > tol {tol:g} after {res.iterations} iterations")
+            if self.fallback is not None:
+                try:
+                    return self._fallback(res, tol, info, msg)
+                except SolverError as exc:
+                    msg = str(exc)
+            solver_failed(self.on_failure, msg, res.status, stacklevel=5)
+            info["status"] = res.status
+        return newton_point
+
+    def _fallback(self, res, tol, info, msg):
+        """The one fallback when Newton misses ``tol``: cvxpy/Clarabel + Newton polish,
+        with a warning naming the residual Newton reached; a SolverError (naming both
+        statuses and residuals) when that also fails."""
+        import warnings
+
+        try:
+            w, v, cinfo = self._fit_cvx(self.problem_, solver="clarabel")
+        except SolverError as exc:
+            raise SolverError(f"{msg}; the Clarabel fallback failed too: {exc}",
+                              status=res.status) from exc
+        reached = self.problem_.residual(w, v, self.active_)
+        if reached > tol:
+            raise SolverError(f"{msg}; the Clarabel fallback reached only residual "
+                              f"{reached:.3g}", status=res.status)
+        warnings.warn(f"{msg}; fell back to cvxpy/clarabel + Newton polish, which reached "
+                      f"residual {reached:.3g}", RuntimeWarning, stacklevel=5)
+        info.update(fallback="clarabel", fallback_info=cinfo, newton_residual=res.residual)
+        return w, v, info
 
     # ------------------------------------------------------------- predict
     def _fitted(self):
@@ -343,16 +473,9 @@ class BinaryKernelMachine:
 
     def predict(self, X, Y=None):
         """Predictions: scores (squared), ±1 labels (logistic), row-softmax probabilities."""
-        A = self.decision_function(X, Y)
-        if self.loss == "squared":
-            return A
-        if self.loss == "logistic":
-            return np.where(A >= 0, 1.0, -1.0)
-        A2 = np.atleast_2d(A)
-        E = np.exp(A2 - A2.max(axis=-1, keepdims=True))
-        return E / E.sum(axis=-1, keepdims=True)
+        return get_loss(self.loss).decide(self.decision_function(X, Y))
 
     def __repr__(self) -> str:
         return (f"BinaryKernelMachine(p={self.p:g}, coupling={self.coupling!r}, loss={self.loss!r},"
-                f" lam_x={self.lam_x:g}, lam_y={self.lam_y}, reg={self.reg.name!r}, "
+                f" lam_x={self.lam_x:g}, lam_y={self.lam_y}, reg={self._reg_obj.name!r}, "
                 f"solver={self.solver!r})")

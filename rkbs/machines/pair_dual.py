@@ -40,22 +40,23 @@ from __future__ import annotations
 import copy
 import math
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from rkbs._backend import to_numpy, torch_threads
+from rkbs._backend import check_device, to_numpy, torch_threads
 from rkbs._checks import check_int, check_positive
 from rkbs.features.base import FeaturePair
 from rkbs.kernels.base import BinaryKernel
-from rkbs.machines.losses import LOSSES, loss_gradient, loss_value, predict_from_scores
+from rkbs.machines.linesearch import backtrack
+from rkbs.machines.losses import get_loss, loss_gradient, loss_value, predict_from_scores
 from rkbs.machines.pair_operator import assemble_operator, fit_features_if_needed, prepare_maps
 from rkbs.machines.pair_operator_solvers import (
     _factor_reduced,
     loss_hessian_root,
     score_kernel_matrix,
 )
+from rkbs.machines.protocol import ParamsMixin, SolverResult, check_on_failure, solver_failed
 
 __all__ = ["side_kernels", "DualPairProblem", "solve_dual", "DualPairOperatorMachine"]
 
@@ -145,6 +146,23 @@ class DualPairProblem:
         H = self.scores(C) if H is None else H
         return float(loss_value(self.loss, self.Z, H, self.mask) + self.lam * (C * H).sum())
 
+    # the problem interface shared with BinaryProblem and PairProblem
+    def gradient(self, C):
+        r""":math:`\nabla_C F = \mathcal K(G + 2\lambda C)`, G the loss gradient at H = 𝒦C."""
+        H = self.scores(C)
+        return self.scores(loss_gradient(self.loss, self.Z, H, self.mask) + 2.0 * self.lam * C)
+
+    def hessian_root(self, C):
+        r"""``(R, Rt)`` with the loss Hessian in the scores :math:`\nabla^2_H L = R^\top R`."""
+        return get_loss(self.loss).hessian_root(self.Z, self.scores(C), self.mask)
+
+    def residual(self, C) -> float:
+        r"""Fixed-point residual :math:`\lVert\mathcal K(G + 2\lambda C)\rVert /
+        (\lVert\mathcal KG\rVert + \lVert 2\lambda H\rVert)` (zero iff C is optimal)."""
+        H = self.scores(C)
+        KG = self.scores(loss_gradient(self.loss, self.Z, H, self.mask))
+        return _fixed_point_residual(KG, H, self.lam)
+
 
 def _apply_blocks(GX, C, GY):
     """:math:`H_a = \\sum_b G^X_{ab} C_b G^{Y\\top}_{ab}` for GX (S', m', S, m), C (S, m, n),
@@ -191,10 +209,10 @@ def solve_dual(prob: DualPairProblem, *, tol: float = 1e-10, max_iter: int = 100
 
     Returns
     -------
-    C : tensor (S, m, n), H : tensor (S, m, n), info : dict
-        ``residual``, ``residual_floor``, ``objective``, ``n_iter``, ``status``
+    SolverResult
+        ``solution`` C (S, m, n); ``residual``, ``objective``, ``n_iter``, ``status``
         ("optimal", "round_off_floor" or "not_converged"), ``seconds``, ``history``
-        (residual per step).
+        (residual per step); ``info["scores"]`` H = 𝒦C, ``info["residual_floor"]``.
     """
     import torch
 
@@ -265,27 +283,23 @@ def solve_dual(prob: DualPairProblem, *, tol: float = 1e-10, max_iter: int = 100
         f0 = float(loss_value(prob.loss, prob.Z, H, prob.mask) + lam * (C * H).sum())
         slope = float((Kg * d).sum())
         cH, dH, dKd = float((C * H).sum()), float((d * H).sum()), float((d * Kd).sum())
-        step, accepted = 1.0, False
-        for _ls in range(40):
-            Hn = H + step * Kd
-            fn = float(loss_value(prob.loss, prob.Z, Hn, prob.mask)) + lam * (
-                cH + 2.0 * step * dH + step * step * dKd)
-            if fn <= f0 + 1e-4 * step * slope or fn <= f0 + 8 * eps * abs(f0):
-                accepted = True
-                break
-            step *= 0.5
-        if not accepted:
+        # F along the step in closed form: the scores move by t·𝒦d, ⟨C,𝒦C⟩ is quadratic
+        def F_at(t, cH=cH, dH=dH, dKd=dKd, H=H, Kd=Kd):
+            return float(loss_value(prob.loss, prob.Z, H + t * Kd, prob.mask)) + lam * (
+                cH + 2.0 * t * dH + t * t * dKd)
+
+        found = backtrack(F_at, lambda t: t, f0, slope)
+        if found is None:
             break
+        step = found[0]
         C = C + step * d
         H = prob.scores(C)  # recomputed, not accumulated: no drift between H and 𝒦C
     res = history[-1]
     status = ("optimal" if res <= tol else "round_off_floor" if stalled >= 3 and res <= floor
               else "not_converged")
-    return C, H, {
-        "residual": res, "residual_floor": floor, "objective": prob.objective(C, H),
-        "n_iter": it, "status": status, "seconds": time.perf_counter() - t0,
-        "history": history,
-    }
+    return SolverResult(C, res, status, it, history, objective=prob.objective(C, H),
+                        solver="dual-newton", seconds=time.perf_counter() - t0,
+                        info={"scores": H, "residual_floor": floor})
 
 
 def _points(X, name):
@@ -309,7 +323,7 @@ def _gram_blocks(k, X, X2):
     return G.reshape(S, m, S2, m2)
 
 
-class DualPairOperatorMachine:
+class DualPairOperatorMachine(ParamsMixin):
     r"""Frobenius pair-operator machine solved in representer coordinates C.
 
     Fits the same function as :class:`~rkbs.machines.PairOperatorMachine` with
@@ -338,30 +352,40 @@ class DualPairOperatorMachine:
         Newton steps.
     device : str
         torch device of the solve.
+    on_failure : {"raise", "warn"}
+        ``"not_converged"`` raises :class:`~rkbs.machines.SolverError` naming the residual,
+        or (``"warn"``) keeps the last iterate with a ``RuntimeWarning``
+        (:mod:`rkbs.machines.protocol`); ``"round_off_floor"`` counts as converged.
 
     Attributes
     ----------
+    n_features_ : tuple
+        (D_x, D_y) of the source (``inf`` for an infinite-dimensional kernel).
+    solve_time_ : float
+        Wall time of the solve (also ``solve_seconds_``).
     coef_ : ndarray (S, m, n) or (m, n)
         Representer coefficients C, :math:`A^\star = \sum_s\Phi_X^{(s)\top}C_s\Phi_Y^{(s)}`.
     objective_, residual_, residual_floor_, status_, n_iter_, solve_seconds_, history_
-        The solve's record (:func:`solve_dual`); ``status_`` is "optimal",
+        The solve's record (:func:`solve_dual`); ``residual_kind_ = "fixed_point"``
+        (``residual_`` is the representer fixed-point residual); ``fit_maps_`` the
+        training data with a map axis (X, Y, Z, mask); ``status_`` is "optimal",
         "round_off_floor" (stalled below the residual's estimated round-off floor) or
         "not_converged" (with a warning).
     """
 
     def __init__(self, source, *, loss: str = "softmax", lam: float = 1e-2,
                  tol: float = 1e-10, max_iter: int = 100, device: str = "cpu",
-                 verbose: bool = False):
+                 verbose: bool = False, on_failure: str = "raise"):
         self.kx, self.ky = side_kernels(source)
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; valid losses: {', '.join(LOSSES)}")
-        self.source = source
-        self.loss = loss
-        self.lam = check_positive(lam, "lam")
-        self.tol = check_positive(tol, "tol")
-        self.max_iter = check_int(max_iter, "max_iter", minimum=1)
-        self.device = device
-        self.verbose = bool(verbose)
+        get_loss(loss)  # a registered name or a Loss; raises naming the valid ones
+        check_positive(lam, "lam")
+        check_positive(tol, "tol")
+        check_int(max_iter, "max_iter", minimum=1)
+        check_on_failure(on_failure)
+        # stored unchanged (sklearn.base.clone)
+        self.source, self.loss, self.lam, self.tol = source, loss, lam, tol
+        self.max_iter, self.device, self.verbose = max_iter, device, verbose
+        self.on_failure = on_failure
 
     def _grams(self, X, Y, X2, Y2):
         import torch
@@ -369,7 +393,7 @@ class DualPairOperatorMachine:
         with torch.no_grad():
             GX = _gram_blocks(self.kx, X, X2)
             GY = _gram_blocks(self.ky, Y, Y2)
-        kw = {"dtype": torch.float64, "device": torch.device(self.device)}
+        kw = {"dtype": torch.float64, "device": check_device(self.device)}
         return torch.as_tensor(GX, **kw), torch.as_tensor(GY, **kw)
 
     def fit(self, X, Y, Z, mask=None):
@@ -388,28 +412,67 @@ class DualPairOperatorMachine:
         N = Zb.size
         threads = 1 if N <= 512 and GX.device.type == "cpu" else None
         with torch_threads(threads):
-            C, _, info = solve_dual(prob, tol=self.tol, max_iter=self.max_iter,
-                                    verbose=self.verbose)
+            sol = solve_dual(prob, tol=self.tol, max_iter=self.max_iter,
+                             verbose=self.verbose)
+        C = sol.solution
         self.X_fit_, self.Y_fit_, self._batched = Xb, Yb, batched
         self.coef_ = C.cpu().numpy() if batched else C[0].cpu().numpy()
         self._C = C
-        self.objective_ = info["objective"]
-        self.residual_ = info["residual"]
-        self.residual_floor_ = info["residual_floor"]
-        self.status_ = info["status"]
-        self.n_iter_ = info["n_iter"]
-        self.solve_seconds_ = info["seconds"]
-        self.history_ = info["history"]
+        self.objective_ = sol.objective
+        self.residual_ = sol.residual
+        self.residual_floor_ = sol.info["residual_floor"]
+        self.status_ = sol.status
+        self.n_iter_ = sol.n_iter
+        self.solve_seconds_ = sol.seconds
+        self.history_ = sol.history
         self.n_scores_ = N
+        self.source_is_features_ = isinstance(self.source, FeaturePair)
+        self.residual_kind_ = "fixed_point"
+        self.fit_maps_ = (to_numpy(Xb).astype(np.float64), to_numpy(Yb).astype(np.float64),
+                          Zb, Mb)
+        self.solve_time_ = self.solve_seconds_
+        if self.source_is_features_:
+            self.n_features_ = (int(self.source.n_features), int(self.source.n_features))
+        else:
+            fd = getattr(self.source, "feature_dim", math.inf)
+            self.n_features_ = (fd, fd)
         if self.status_ == "not_converged":
-            warnings.warn(f"DualPairOperatorMachine stopped at residual {self.residual_:.3e}"
-                          f" > tol={self.tol:.1e} after {self.n_iter_} Newton steps",
-                          RuntimeWarning, stacklevel=2)
+            solver_failed(self.on_failure,
+                          f"DualPairOperatorMachine stopped with status 'not_converged' at "
+                          f"residual {self.residual_:.3e} > tol={self.tol:.1e} after "
+                          f"{self.n_iter_} Newton steps", self.status_)
         return self
 
     def _check_fitted(self):
         if not hasattr(self, "coef_"):
             raise ValueError("DualPairOperatorMachine is not fitted: call fit(X, Y, Z) first")
+
+    # ------------------------------------------------- certificate protocol
+    def side_kernels(self):
+        r"""The Gram kernels :math:`(k_X, k_Y)` the machine was built on."""
+        return self.kx, self.ky
+
+    @property
+    def solution_(self):
+        """The solver's variable: the representer coefficients C (S, m, n)."""
+        self._check_fitted()
+        return to_numpy(self._C)
+
+    def with_solution(self, C):
+        """A shallow copy whose coefficients are ``C`` (S, m, n) (or (m, n) when fitted
+        unbatched), e.g. a perturbed optimum for a certificate's negative control."""
+        import torch
+
+        self._check_fitted()
+        C = np.asarray(C, dtype=np.float64)
+        S = tuple(self._C.shape)
+        Cb = C if C.shape == S else (C[None] if C.shape == S[1:] else None)
+        if Cb is None:
+            raise ValueError(f"C must have shape {S} (or {S[1:]}), got {C.shape}")
+        out = copy.copy(self)
+        out._C = torch.as_tensor(Cb, dtype=self._C.dtype, device=self._C.device)
+        out.coef_ = Cb if self._batched else Cb[0]
+        return out
 
     def decision_function(self, X, Y):
         r"""Scores :math:`h(x, y) = \sum_b\sum_{kl} k_X(x, x^b_k)\,C_{bkl}\,k_Y(y, y^b_l)`,

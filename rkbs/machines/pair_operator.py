@@ -29,20 +29,19 @@ attention-shaped (:func:`plot_coefficients` shows it beside the map it was fitte
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from rkbs._backend import is_torch_array, to_numpy
+from rkbs._backend import check_device, is_torch_array, to_numpy
 from rkbs._checks import check_array, check_exponent, check_int, check_positive
 from rkbs.features.base import FeaturePair
-from rkbs.machines.losses import LOSSES, check_loss_targets, loss_gradient, predict_from_scores
+from rkbs.machines.losses import check_loss_targets, get_loss, loss_gradient, predict_from_scores
 from rkbs.machines.pair_operator_solvers import (
     PairProblem,
     solve_cvxpy,
     solve_torch_nuclear,
     solve_torch_smooth,
 )
+from rkbs.machines.protocol import ParamsMixin, check_on_failure, solver_failed
 
 __all__ = ["PairOperatorMachine", "plot_coefficients"]
 
@@ -120,7 +119,7 @@ def assemble_operator(PX, C, PY):
     return np.einsum("smk,smn,snl->kl", PX, C, PY)
 
 
-class PairOperatorMachine:
+class PairOperatorMachine(ParamsMixin):
     r"""Regularized pair-operator model :math:`h_A(x, y) = \Phi_X(x)^\top A\,\Phi_Y(y)`.
 
     Parameters
@@ -155,6 +154,10 @@ class PairOperatorMachine:
         Print solver progress.
     solver_options : dict, optional
         Extra keyword arguments for the cvxpy solver (override the tolerances).
+    on_failure : {"raise", "warn"}
+        A torch solve that misses ``tol`` raises :class:`SolverError` naming the status and
+        residual, or (``"warn"``) keeps the last iterate with a ``RuntimeWarning`` and
+        ``status_ = "not_converged"`` (:mod:`rkbs.machines.protocol`).
 
     Attributes
     ----------
@@ -173,9 +176,15 @@ class PairOperatorMachine:
         proximal-gradient map), the numerator of ``residual_``; error bounds use it.
     n_iter_ : int
     coefficients_ : ndarray, shape like Z, or None
-        Representer coefficients :math:`C = -G/(2\lambda)` (Frobenius only).
+        Representer coefficients :math:`C = -G/(2\lambda)` (Frobenius only); also
+        ``coef_`` (the name every machine uses).
     solve_seconds_ : float
-        Wall time of the solve.
+        Wall time of the solve; also ``solve_time_``.
+    fit_maps_ : tuple of ndarrays
+        The training data with a map axis: X (S, m, d_x), Y (S, n, d_y), Z and mask
+        (S, m, n) (what :func:`rkbs.verify.certify` checks the representer form on).
+    residual_kind_ : str
+        ``"gradient"``: ``residual_`` is the relative first-order residual in A.
 
     Examples
     --------
@@ -204,28 +213,28 @@ class PairOperatorMachine:
         device: str = "cpu",
         verbose: bool = False,
         solver_options: dict | None = None,
+        on_failure: str = "raise",
     ):
         if not isinstance(features, FeaturePair):
             raise ValueError(f"features must be a FeaturePair, got {type(features).__name__}")
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; valid losses: {', '.join(LOSSES)}")
+        get_loss(loss)  # a registered name or a Loss; raises naming the valid ones
         if regularizer not in REGULARIZERS:
             raise ValueError(
                 f"unknown regularizer {regularizer!r}; valid: {', '.join(REGULARIZERS)}"
             )
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; valid: {', '.join(SOLVERS)}")
-        self.features = features
-        self.loss = loss
-        self.regularizer = regularizer
-        self.lam = check_positive(lam, "lam")
-        self.p = check_exponent(p, "p")
-        self.solver = solver
-        self.tol = check_positive(tol, "tol")
-        self.max_iter = None if max_iter is None else check_int(max_iter, "max_iter", minimum=1)
-        self.device = device
-        self.verbose = bool(verbose)
-        self.solver_options = solver_options
+        check_positive(lam, "lam")
+        check_exponent(p, "p")
+        check_positive(tol, "tol")
+        if max_iter is not None:
+            check_int(max_iter, "max_iter", minimum=1)
+        check_on_failure(on_failure)
+        # stored unchanged (sklearn.base.clone)
+        self.features, self.loss, self.regularizer = features, loss, regularizer
+        self.lam, self.p, self.solver, self.tol = lam, p, solver, tol
+        self.max_iter, self.device, self.verbose = max_iter, device, verbose
+        self.solver_options, self.on_failure = solver_options, on_failure
 
     # ------------------------------------------------------------------ features
     def _phi(self, X, side: str):
@@ -255,7 +264,7 @@ class PairOperatorMachine:
 
         Xb, Yb, Zb, Mb, batched = prepare_maps(self.loss, X, Y, Z, mask)
         fit_features_if_needed(self.features, Xb, Yb)
-        dev = torch.device(self.device)
+        dev = check_device(self.device)
         kw = {"dtype": torch.float64, "device": dev}
         PX = torch.as_tensor(self._phi(Xb, "x"), **kw)
         PY = torch.as_tensor(self._phi(Yb, "y"), **kw)
@@ -291,11 +300,10 @@ class PairOperatorMachine:
                 sol = solve_torch_smooth(prob, tol=self.tol, max_iter=self.max_iter or 500,
                                          verbose=self.verbose)
             if sol.status != "optimal":
-                warnings.warn(
-                    f"PairOperatorMachine ({sol.solver}) stopped at residual {sol.residual:.3e}"
-                    f" > tol={self.tol:.1e} after {sol.n_iter} iterations",
-                    RuntimeWarning, stacklevel=2,
-                )
+                solver_failed(self.on_failure,
+                              f"PairOperatorMachine ({sol.solver}) stopped with status "
+                              f"{sol.status!r} at residual {sol.residual:.3e} > "
+                              f"tol={self.tol:.1e} after {sol.n_iter} iterations", sol.status)
         else:
             sol = solve_cvxpy(prob, solver=self.solver, tol=self.tol, max_iter=self.max_iter,
                               verbose=self.verbose, solver_options=self.solver_options)
@@ -306,9 +314,11 @@ class PairOperatorMachine:
         self.gradient_norm_ = sol.grad_norm
         self.n_iter_ = sol.n_iter
         self.solver_name_ = sol.solver
-        self.solve_seconds_ = sol.seconds
+        self.solve_seconds_ = self.solve_time_ = sol.seconds
         self.history_ = sol.history
         self.n_features_ = prob.shape
+        self.residual_kind_ = "gradient"
+        self.fit_maps_ = self._training_maps(X, Y, Z, mask)
         if self.regularizer == "frobenius":
             import torch
 
@@ -318,7 +328,39 @@ class PairOperatorMachine:
             self.coefficients_ = C if batched else C[0]
         else:
             self.coefficients_ = None
+        self.coef_ = self.coefficients_
         return self
+
+    def _training_maps(self, X, Y, Z, mask):
+        Xb, Yb, Zb, Mb, _ = prepare_maps(self.loss, X, Y, Z, mask)
+        return (to_numpy(Xb).astype(np.float64), to_numpy(Yb).astype(np.float64), Zb, Mb)
+
+    # ------------------------------------------------- certificate protocol
+    def side_kernels(self):
+        r"""The Gram kernels :math:`(k_X, k_Y)` of the feature maps (see
+        :func:`~rkbs.machines.side_kernels`)."""
+        from rkbs.machines.pair_dual import side_kernels
+
+        return side_kernels(self.features)
+
+    @property
+    def solution_(self):
+        """The solver's variable: the operator A (D_x, D_y)."""
+        self._check_fitted()
+        return self.A_
+
+    def with_solution(self, A):
+        """A shallow copy whose fitted operator is ``A`` (D_x, D_y), e.g. a perturbed
+        optimum for a certificate's negative control; nothing else is refitted."""
+        import copy
+
+        self._check_fitted()
+        A = np.asarray(A, dtype=np.float64)
+        if A.shape != self.A_.shape:
+            raise ValueError(f"A must have shape {self.A_.shape}, got {A.shape}")
+        out = copy.copy(self)
+        out.A_ = A
+        return out
 
     # ------------------------------------------------------------------ predict
     def _check_fitted(self):
@@ -350,58 +392,5 @@ class PairOperatorMachine:
                 f"solver={self.solver!r})")
 
 
-def plot_coefficients(machine: PairOperatorMachine, X, Y, Z, ax=None, *, index: int = 0):
-    r"""Plot the attention map P (= Z), the fitted map, and the coefficients C = −G/(2λ).
-
-    For the row-softmax loss :math:`C = (P - \operatorname{softmax}(H^\star))/(2\lambda)`
-    (MATH.md §4): C is positive where the fitted map under-predicts an entry, and
-    :math:`A^\star = \Phi_X^\top C\,\Phi_Y`. C uses a diverging colour map centred at 0.
-
-    Parameters
-    ----------
-    machine : PairOperatorMachine
-        Fitted with ``regularizer="frobenius"`` on (X, Y, Z).
-    X, Y, Z : arrays
-        The training data (Z is the map that was fitted; batched data use ``index``).
-    ax : sequence of two or three matplotlib Axes, optional
-        Two: target and C; three: target, fitted map and C. Created (three panels in one
-        figure) when omitted.
-    index : int
-        Which map to show when the data are batched (S, m, n).
-
-    Returns
-    -------
-    fig, axes
-    """
-    import matplotlib.pyplot as plt
-
-    machine._check_fitted()
-    if machine.coefficients_ is None:
-        raise ValueError("plot_coefficients needs a Frobenius fit (coefficients_ is None)")
-    Zn = np.asarray(to_numpy(Z), dtype=float)
-    C = machine.coefficients_
-    fitted = machine.predict(X, Y)
-    if Zn.ndim == 3:
-        Zn, C, fitted = Zn[index], C[index], fitted[index]
-    if Zn.shape != C.shape:
-        raise ValueError(f"Z shape {Zn.shape} does not match the fitted coefficients {C.shape}")
-    if ax is None:
-        fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), constrained_layout=True)
-    else:
-        axes = list(ax)
-        if len(axes) not in (2, 3):
-            raise ValueError(f"ax must hold two or three Axes, got {len(axes)}")
-        fig = axes[0].figure
-    vmax = float(np.abs(C).max()) or 1.0
-    panels = [(Zn, "target map P", "viridis", None)]
-    if len(axes) == 3:
-        panels.append((fitted, f"fitted map ({machine.loss})", "viridis", None))
-    panels.append((C, r"coefficients $C = -G/(2\lambda)$", "RdBu_r", vmax))
-    for a, (M, title, cmap, v) in zip(axes, panels):
-        kw = {"vmin": -v, "vmax": v} if v else {}
-        im = a.imshow(M, cmap=cmap, aspect="auto", **kw)
-        a.set_title(title)
-        a.set_xlabel("key index j")
-        a.set_ylabel("query index i")
-        fig.colorbar(im, ax=a)
-    return fig, axes
+# the plot helper lives in rkbs.plotting (one home for all drawing); old name kept
+from rkbs.plotting import plot_coefficients  # noqa: E402, F401

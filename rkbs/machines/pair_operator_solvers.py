@@ -43,18 +43,16 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from rkbs._backend import torch_threads
 from rkbs.machines.cvx import SolverError
-from rkbs.machines.losses import (
-    loss_curvature,
-    loss_gradient,
-    loss_value,
-    masked_row_softmax,
-)
+from rkbs.machines.cvx import solver_options as _solver_options
+from rkbs.machines.linesearch import backtrack
+from rkbs.machines.losses import get_loss, loss_curvature, loss_gradient, loss_value
+from rkbs.machines.protocol import SolverResult
 
 __all__ = [
     "PairProblem",
@@ -64,11 +62,6 @@ __all__ = [
     "solve_torch_nuclear",
     "solve_torch_smooth",
 ]
-
-#: Curvature bound of each loss in the scores h: sup ℓ'' (squared 1, logistic 1/4) and the
-#: largest eigenvalue of diag(π) − ππᵀ (≤ 1/2) for the row softmax.
-_LOSS_CURVATURE = {"squared": 1.0, "logistic": 0.25, "softmax": 0.5}
-
 
 #: Below this many multiply-adds per score evaluation (S·m·D_x·D_y) the CPU torch solver runs
 #: single-threaded: on a shared 2-core machine a 2-thread torch matmul of 32×64 matrices
@@ -156,6 +149,20 @@ class PairProblem:
         val, *_ = self.loss_and_grad(A)
         return float(val + self.lam * self.reg_value(A))
 
+    # the problem interface shared with BinaryProblem and DualPairProblem
+    def gradient(self, A):
+        r""":math:`\nabla F(A) = \nabla L + \lambda\nabla R` (smooth regularizers)."""
+        _, gL, _, _ = self.loss_and_grad(A)
+        return gL + self.lam * self.reg_grad(A)
+
+    def hessian_root(self, A):
+        r"""``(R, Rt)`` with the loss Hessian in the scores :math:`\nabla^2_H L = R^\top R`."""
+        return get_loss(self.loss).hessian_root(self.Z, self.scores(A), self.mask)
+
+    def residual(self, A) -> float:
+        """The relative residual of the module docstring (:func:`residual`)."""
+        return residual(self, A)
+
     def reg_curvature(self, A):
         r"""Curvature used for :math:`\sum|A_{kl}|^p` in the Newton model.
 
@@ -172,12 +179,7 @@ class PairProblem:
     def hvp(self, A, H, V):
         """Exact Hessian-vector product of F at A (H = scores at A) with direction V."""
         E = self.scores(V)
-        M = self.mask
-        if self.loss == "softmax":
-            P = masked_row_softmax(H, M)  # rows w/o Ω: 0
-            W = P * E - P * (P * E).sum(-1, keepdim=True)
-        else:  # entrywise ℓ'' (squared: 1, logistic: σ(1 − σ)) on Ω
-            W = E * loss_curvature(self.loss, self.Z, H, self.mask)
+        W = get_loss(self.loss).hvp(self.Z, H, self.mask, E)  # loss Hessian in the scores
         out = (self.PX.transpose(-1, -2) @ W @ self.PY).sum(0)
         if self.regularizer == "frobenius":
             return out + 2.0 * self.lam * V
@@ -196,28 +198,18 @@ class PairProblem:
         return out + self.lam * self.reg_curvature(A) + 1e-300
 
     def lipschitz(self) -> float:
-        """Upper bound on the Lipschitz constant of ∇L: c_ℓ Σ_s ‖Φ_X^s‖₂² ‖Φ_Y^s‖₂²."""
+        """Upper bound on the Lipschitz constant of ∇L: c_ℓ Σ_s ‖Φ_X^s‖₂² ‖Φ_Y^s‖₂², c_ℓ the
+        loss's ``curvature_bound`` (squared 1, logistic 1/4, row softmax 1/2)."""
         import torch
 
         sx = torch.linalg.matrix_norm(self.PX, ord=2)
         sy = torch.linalg.matrix_norm(self.PY, ord=2)
-        return float(_LOSS_CURVATURE[self.loss] * (sx**2 * sy**2).sum())
+        return float(get_loss(self.loss).curvature_bound * (sx**2 * sy**2).sum())
 
 
-@dataclass
-class PairSolution:
-    """A solution with its optimality record (A as float64 numpy)."""
-
-    A: np.ndarray
-    objective: float
-    residual: float
-    status: str
-    n_iter: int
-    solver: str
-    seconds: float
-    #: absolute ‖∇F(A)‖_F (smooth) or gradient-map norm ‖G_t(A)‖_F (nuclear, t = 1/L)
-    grad_norm: float = float("nan")
-    history: list = field(default_factory=list)
+#: Former name of the result type (:class:`rkbs.machines.protocol.SolverResult`; its
+#: ``A`` is ``solution``, float64 numpy).
+PairSolution = SolverResult
 
 
 # --------------------------------------------------------------------- residuals
@@ -269,33 +261,11 @@ def residual(prob: PairProblem, A, *, absolute: bool = False):
     return smooth_residual(prob, A, absolute=absolute)
 
 
-def loss_hessian_root(loss: str, Z, H, mask):
-    r"""A square root R of the loss Hessian in the scores, :math:`\nabla^2_H L = R^\top R`.
-
-    Squared/logistic: :math:`R = \operatorname{diag}(\sqrt{\ell''})`. Row softmax:
-    :math:`R_i = \operatorname{diag}(\sqrt{\pi_i})(I - \mathbf 1\pi_i^\top)`, since
-    :math:`(I - \pi\mathbf 1^\top)\operatorname{diag}(\pi)(I - \mathbf 1\pi^\top)
-    = \operatorname{diag}(\pi) - \pi\pi^\top`. Returns ``(R, Rt)``, two functions acting
-    on score arrays of shape (..., S, m, n).
-    """
-    if loss == "softmax":
-        P = masked_row_softmax(H, mask)
-        sq = P.sqrt()
-
-        def R(E):
-            return sq * (E - (P * E).sum(-1, keepdim=True))
-
-        def Rt(U):
-            V = sq * U
-            return V - P * V.sum(-1, keepdim=True)
-
-        return R, Rt
-    sq = loss_curvature(loss, Z, H, mask).sqrt()
-
-    def R(E):
-        return sq * E
-
-    return R, R
+def loss_hessian_root(loss, Z, H, mask):
+    r"""A square root R of the loss Hessian in the scores, :math:`\nabla^2_H L = R^\top R`
+    (:meth:`~rkbs.machines.losses.Loss.hessian_root`). Returns ``(R, Rt)``, two functions
+    acting on score arrays of shape (..., S, m, n)."""
+    return get_loss(loss).hessian_root(Z, H, mask)
 
 
 def score_kernel_matrix(GX, GY):
@@ -467,20 +437,17 @@ def _newton_cg(prob: PairProblem, A, tol, max_steps, cg_max, history):
         if not bool((d != 0).any()):
             d = -g
         slope = float((g * d).sum())
-        step, accepted = 1.0, False
-        for _ls in range(40):
-            An = A + step * d
-            fn = prob.objective(An)
-            # Armijo; near the optimum F is flat to ~1e-15|F|, so also accept a step that
-            # does not raise F beyond round-off (8 eps |F|) and lowers the gradient norm.
-            if fn <= f0 + 1e-4 * step * slope:
-                accepted = True
-            elif fn <= f0 + 8 * np.finfo(float).eps * abs(f0):
-                _, gLn, _, _ = prob.loss_and_grad(An)
-                accepted = float((gLn + prob.lam * prob.reg_grad(An)).norm()) < gn
-            if accepted:
-                break
-            step *= 0.5
+        # Armijo; near the optimum F is flat to ~1e-15|F|, so also accept a step that
+        # does not raise F beyond round-off and lowers the gradient norm
+        def lower_gradient(An, gn=gn):
+            _, gLn, _, _ = prob.loss_and_grad(An)
+            return float((gLn + prob.lam * prob.reg_grad(An)).norm()) < gn
+
+        found = backtrack(prob.objective, lambda t, A=A, d=d: A + t * d, f0, slope,
+                          accept_flat=lower_gradient)
+        accepted = found is not None
+        if accepted:
+            An = found[1]
         if not accepted:
             if prob.exact_curvature and prob.p < 2:
                 exact_failed = True  # fall back to the majorizer for the remaining steps
@@ -567,8 +534,8 @@ def _solve_torch_smooth(prob, tol, max_iter, newton, verbose, A0):
             print(f"[pair-operator/torch] Newton steps {n_newton}: residual "
                   f"{smooth_residual(prob, A):.3e}")
     res, gnorm = smooth_residual(prob, A, absolute=True)
-    return PairSolution(
-        A=A.detach().cpu().numpy().astype(np.float64), objective=prob.objective(A),
+    return SolverResult(
+        solution=A.detach().cpu().numpy().astype(np.float64), objective=prob.objective(A),
         residual=res, grad_norm=gnorm, status="optimal" if res <= tol else "not_converged",
         n_iter=it + n_newton, solver="torch-lbfgs+newton" if newton else "torch-lbfgs",
         seconds=time.perf_counter() - t0, history=history,
@@ -636,8 +603,8 @@ def _solve_torch_nuclear(prob, tol, max_iter, verbose, A0):
             if res <= tol:
                 break
     res, gnorm = nuclear_residual(prob, A, step=t_ref, absolute=True)
-    return PairSolution(
-        A=A.cpu().numpy().astype(np.float64), objective=prob.objective(A), residual=res,
+    return SolverResult(
+        solution=A.cpu().numpy().astype(np.float64), objective=prob.objective(A), residual=res,
         grad_norm=gnorm,
         status="optimal" if res <= tol else "not_converged", n_iter=k, solver="torch-fista",
         seconds=time.perf_counter() - t0, history=history,
@@ -646,20 +613,9 @@ def _solve_torch_nuclear(prob, tol, max_iter, verbose, A0):
 
 # ----------------------------------------------------------------------- cvxpy
 def _cvxpy_options(solver: str, tol: float, max_iter: int | None, extra: dict | None) -> dict:
-    if solver == "clarabel":
-        # Clarabel reports optimal_inaccurate below ~1e-12 (SOLVERS.md); 1e-10 costs +20–30%.
-        t = max(tol, 1e-10)
-        opts = {"tol_gap_abs": t, "tol_gap_rel": t, "tol_feas": t}
-        if max_iter is not None:
-            opts["max_iter"] = int(max_iter)
-    else:
-        # SCS's default 1e-5 leaves residuals 1e-3..1e-5 (SOLVERS.md); its measured setting
-        # 1e-8 is the floor (1e-9 ended 'optimal_inaccurate' on a softmax map here).
-        t = max(tol, 1e-8)
-        opts = {"eps_abs": t, "eps_rel": t}
-        if max_iter is not None:
-            opts["max_iters"] = int(max_iter)
-    opts.update(extra or {})
+    """:func:`rkbs.machines.cvx.solver_options` without its ``solver`` key (kept name)."""
+    opts = _solver_options(solver, tol, max_iter, extra)
+    opts.pop("solver")
     return opts
 
 
@@ -695,10 +651,9 @@ def solve_cvxpy(
     else:
         reg = cp.normNuc(A)
     problem = cp.Problem(cp.Minimize(loss + prob.lam * reg))
-    name = {"clarabel": cp.CLARABEL, "scs": cp.SCS}[solver]
-    opts = _cvxpy_options(solver, tol, max_iter, solver_options)
+    opts = _solver_options(solver, tol, max_iter, solver_options)
     try:
-        problem.solve(solver=name, verbose=verbose, **opts)
+        problem.solve(verbose=verbose, **opts)
     except cp.error.SolverError as exc:
         raise SolverError(f"cvxpy/{solver} failed: {exc}", status="solver_error") from exc
     if problem.status != cp.OPTIMAL:
@@ -711,8 +666,8 @@ def solve_cvxpy(
     At = torch.as_tensor(A.value, dtype=prob.PX.dtype, device=prob.PX.device)
     n_iter = problem.solver_stats.num_iters if problem.solver_stats is not None else -1
     res, gnorm = residual(prob, At, absolute=True)
-    return PairSolution(
-        A=np.asarray(A.value, dtype=np.float64), objective=prob.objective(At),
+    return SolverResult(
+        solution=np.asarray(A.value, dtype=np.float64), objective=prob.objective(At),
         residual=res, grad_norm=gnorm, status=problem.status, n_iter=int(n_iter or -1),
         solver=f"cvxpy-{solver}", seconds=time.perf_counter() - t0,
     )

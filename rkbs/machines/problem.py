@@ -30,12 +30,7 @@ import math
 from dataclasses import dataclass
 
 from rkbs._backend import namespace
-from rkbs.machines.losses import (
-    loss_curvature,
-    loss_gradient,
-    loss_value,
-    masked_row_softmax,
-)
+from rkbs.machines.losses import get_loss
 from rkbs.machines.regularizers import Regularizer
 from rkbs.spaces.duality import lp_norm, norm_gradient
 
@@ -81,7 +76,8 @@ class BinaryProblem:
         None switches the Y side off (one-sided problem, A = a 1ᵀ).
     Z, mask : arrays (m, n)
         Targets and observed pairs (bool).
-    loss : {"squared", "logistic", "softmax"}
+    loss : str or Loss
+        A registered loss name or :class:`~rkbs.machines.losses.Loss`.
     coupling : {"additive", "product"}
     x, y : Side
         Exponent, λ and regularizer of each side (``y`` None when one-sided).
@@ -90,6 +86,7 @@ class BinaryProblem:
     def __init__(self, Phi_X, Phi_Y, Z, mask, loss, coupling, x: Side, y: Side | None):
         self.Phi_X, self.Phi_Y, self.Z, self.mask = Phi_X, Phi_Y, Z, mask
         self.loss, self.coupling = loss, coupling
+        self.loss_obj = get_loss(loss)
         self.sides = {"x": x} if y is None else {"x": x, "y": y}
         self.one_sided = y is None
         self.xp = namespace(Phi_X, Z)
@@ -107,7 +104,7 @@ class BinaryProblem:
     def objective(self, w, v):
         """F(w, v) (a 0-d array)."""
         _, _, A = self.scores(w, v)
-        val = loss_value(self.loss, self.Z, A, self.mask)
+        val = self.loss_obj.value(self.Z, A, self.mask)
         val = val + self.sides["x"].reg_value(w)
         if not self.one_sided:
             val = val + self.sides["y"].reg_value(v)
@@ -116,7 +113,7 @@ class BinaryProblem:
     def score_gradients(self, w, v):
         r"""(∂L/∂a (m,), ∂L/∂b (n,) or None, G (m, n), a, b, A)."""
         a, b, A = self.scores(w, v)
-        G = loss_gradient(self.loss, self.Z, A, self.mask)
+        G = self.loss_obj.gradient(self.Z, A, self.mask)
         xp = self.xp
         if self.one_sided:
             return xp.sum(G, axis=1), None, G, a, b, A
@@ -133,6 +130,10 @@ class BinaryProblem:
             out["y"] = (self.Phi_Y.T @ gb, s.reg_scale(v) * s.iota(v))
         return out
 
+    def gradient(self, w, v):
+        r"""Per side :math:`\nabla_c F = \nabla_c L + \lambda\nabla_c R`, ``{"x": ..., "y": ...}``."""
+        return {s: gl + gr for s, (gl, gr) in self.gradients(w, v).items()}
+
     def residual(self, w, v, blocks=None) -> float:
         r"""Relative first-order residual ρ over ``blocks`` (default: every side)."""
         xp = self.xp
@@ -148,63 +149,58 @@ class BinaryProblem:
     def score_hessian(self, a, b, A, blocks):
         r"""Hessian of L in the scores of ``blocks`` (("x",), ("y",) or ("x", "y")).
 
-        Entrywise losses have :math:`h_{ij} = \ell''(z_{ij}, A_{ij})` (squared: 1,
-        logistic: σ(1 − σ)); the row-softmax loss has per-row Hessians
-        :math:`S_i = \operatorname{diag}(P_i) - P_iP_i^\top`. Additive coupling:
-        :math:`H = [[\operatorname{diag}(h\mathbf 1), h], [h^\top, \operatorname{diag}(h^\top\mathbf 1)]]`
-        (softmax: :math:`H_{aa} = 0`, :math:`H_{bb} = \sum_i S_i`); a product block with
-        the other side fixed is linear in its scores: :math:`H_{aa} = \operatorname{diag}(h b^2)`
-        (softmax: :math:`b^\top S_i b`), :math:`H_{bb} = \operatorname{diag}(a^2 h)`
-        (softmax: :math:`\sum_i a_i^2 S_i`). Joint product blocks are not supported.
+        From the loss's row Hessians :math:`S_i = \operatorname{diag}(h_i) - u_iu_i^\top`
+        (:meth:`~rkbs.machines.losses.Loss.hessian_terms`; u = 0 for entrywise losses,
+        h = u = π for the row softmax), with :math:`\bar u_i = \sum_j u_{ij}`:
+        additive coupling,
+        :math:`H_{aa} = \operatorname{diag}(h\mathbf 1 - \bar u^2)`,
+        :math:`(H_{ab})_{ij} = h_{ij} - u_{ij}\bar u_i`,
+        :math:`H_{bb} = \operatorname{diag}(h^\top\mathbf 1) - u^\top u`; a product block
+        with the other side fixed is linear in its scores:
+        :math:`(H_{aa})_i = b^\top S_i b`, :math:`H_{bb} = \sum_i a_i^2 S_i`; the joint
+        product Hessian adds :math:`(H_{ab})_{ij} = a_i(h_{ij}b_j - u_{ij}(u_i\cdot b)) + G_{ij}`
+        (indefinite away from minima).
         """
         xp = self.xp
-        if self.loss == "softmax":
-            P = masked_row_softmax(A, self.mask)
-        else:
-            h = loss_curvature(self.loss, self.Z, A, self.mask)
+        h, u = self.loss_obj.hessian_terms(self.Z, A, self.mask)
         add = self.coupling == "additive" or self.one_sided
+
+        def ubar():
+            return xp.zeros_like(h[:, 0]) if u is None else xp.sum(u, axis=1)
+
+        def Hbb_add():
+            H = xp.diag(xp.sum(h, axis=0))
+            return H if u is None else H - u.T @ u
+
+        def Haa_prod():
+            out = h @ (b * b)
+            return out if u is None else out - (u @ b) ** 2
+
+        def Hbb_prod():
+            a2 = a * a
+            H = xp.diag(a2 @ h)
+            return H if u is None else H - u.T @ (a2[:, None] * u)
+
         if blocks == ("x", "y"):
-            if not add:
-                # exact joint Hessian of the product coupling (indefinite away from minima)
-                G = loss_gradient(self.loss, self.Z, A, self.mask)
-                if self.loss == "softmax":
-                    Hab = a[:, None] * (P * b[None, :] - P * (P @ b)[:, None]) + G
-                    Haa = P @ (b * b) - (P @ b) ** 2
-                    a2 = a * a
-                    Hbb = xp.diag(a2 @ P) - P.T @ (a2[:, None] * P)
-                else:
-                    Hab = h * a[:, None] * b[None, :] + G
-                    Haa = h @ (b * b)
-                    Hbb = xp.diag((a * a) @ h)
-                top = xp.concat([xp.diag(Haa), Hab], axis=1)
-                bot = xp.concat([Hab.T, Hbb], axis=1)
+            if add:
+                ub = ubar()
+                Hab = h if u is None else h - u * ub[:, None]
+                top = xp.concat([xp.diag(xp.sum(h, axis=1) - ub * ub), Hab], axis=1)
+                bot = xp.concat([Hab.T, Hbb_add()], axis=1)
                 return xp.concat([top, bot], axis=0)
-            if self.loss == "softmax":
-                m, n = A.shape
-                Hbb = xp.diag(xp.sum(P, axis=0)) - P.T @ P
-                H = xp.zeros((m + n, m + n), dtype=A.dtype, device=getattr(A, "device", None))
-                H[m:, m:] = Hbb
-                return H
-            top = xp.concat([xp.diag(xp.sum(h, axis=1)), h], axis=1)
-            bot = xp.concat([h.T, xp.diag(xp.sum(h, axis=0))], axis=1)
+            G = self.loss_obj.gradient(self.Z, A, self.mask)
+            Hab = h * b[None, :]
+            if u is not None:
+                Hab = Hab - u * (u @ b)[:, None]
+            Hab = a[:, None] * Hab + G
+            top = xp.concat([xp.diag(Haa_prod()), Hab], axis=1)
+            bot = xp.concat([Hab.T, Hbb_prod()], axis=1)
             return xp.concat([top, bot], axis=0)
         if blocks == ("x",):
             if add:
-                if self.loss == "softmax":
-                    return xp.zeros((A.shape[0], A.shape[0]), dtype=A.dtype,
-                                    device=getattr(A, "device", None))
-                return xp.diag(xp.sum(h, axis=1))
-            if self.loss == "softmax":
-                Pb = P @ b
-                return xp.diag(P @ (b * b) - Pb * Pb)
-            return xp.diag(h @ (b * b))
+                ub = ubar()
+                return xp.diag(xp.sum(h, axis=1) - ub * ub)
+            return xp.diag(Haa_prod())
         if blocks == ("y",):
-            if add:
-                if self.loss == "softmax":
-                    return xp.diag(xp.sum(P, axis=0)) - P.T @ P
-                return xp.diag(xp.sum(h, axis=0))
-            if self.loss == "softmax":
-                a2 = a * a
-                return xp.diag(a2 @ P) - P.T @ (a2[:, None] * P)
-            return xp.diag((a * a) @ h)
+            return Hbb_add() if add else Hbb_prod()
         raise ValueError(f"unknown blocks {blocks!r}")

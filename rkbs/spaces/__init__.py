@@ -1,4 +1,4 @@
-"""ℓ^p / ℓ^{q*} RKBS pairs over feature pairs, norms and duality maps (MATH.md §2)."""
+"""ℓ^p / ℓ^{q*} RKBS pairs over feature pairs, norms and duality maps."""
 
 from rkbs.spaces.duality import (
     conjugate_exponent,

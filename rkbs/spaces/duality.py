@@ -1,4 +1,4 @@
-r"""ℓ^p norms and duality maps (MATH.md §2, "Duality maps").
+r"""ℓ^p norms and duality maps.
 
 For :math:`1 < p < \infty`, :math:`q^* = p/(p-1)` and :math:`w \ne 0`:
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import math
 
-from rkbs._backend import namespace
-from rkbs._checks import check_exponent
+from rkbs._backend import asarray_like, is_torch_array, namespace
+from rkbs._checks import all_finite, check_array, check_exponent
 
 __all__ = [
     "conjugate_exponent",
@@ -32,6 +32,18 @@ __all__ = [
     "inverse_duality_map",
     "semi_inner_product",
 ]
+
+
+def _check_vector(w, name: str = "w"):
+    """Coefficients ``(..., D)``: lists/ints become float64; non-empty and finite (the
+    finiteness check is skipped on accelerators, where it would synchronize)."""
+    if not (is_torch_array(w) and w.is_floating_point()):
+        w = check_array(w, name, ndim=None, allow_nonfinite=True)
+    if w.ndim < 1 or w.shape[-1] == 0:
+        raise ValueError(f"{name} must be a non-empty vector (..., D), got shape {tuple(w.shape)}")
+    if (not is_torch_array(w) or w.device.type == "cpu") and not all_finite(w):
+        raise ValueError(f"{name} contains NaN or inf values (shape {tuple(w.shape)})")
+    return w
 
 
 def conjugate_exponent(p: float) -> float:
@@ -47,6 +59,7 @@ def conjugate_exponent(p: float) -> float:
 def lp_norm(w, p: float):
     r""":math:`\lVert w\rVert_p = (\sum_i |w_i|^p)^{1/p}` over the last axis (p = 1, ∞ allowed)."""
     p = check_exponent(p, allow_one=True, allow_inf=True)
+    w = _check_vector(w)
     xp = namespace(w)
     a = xp.abs(w)
     m = xp.max(a, axis=-1)
@@ -69,6 +82,7 @@ def norm_gradient(w, p: float):
     for stability. Returns 0 for w = 0.
     """
     p = check_exponent(p)
+    w = _check_vector(w)
     xp = namespace(w)
     nrm = lp_norm(w, p)[..., None]
     safe = xp.where(nrm > 0, nrm, xp.ones_like(nrm))
@@ -88,5 +102,9 @@ def inverse_duality_map(u, p: float):
 
 def semi_inner_product(u, w, p: float):
     r"""Semi-inner product :math:`[u, w]_p = \langle J_p(w), u\rangle` (Lumer–Giles)."""
+    u, w = _check_vector(u, "u"), _check_vector(w, "w")
+    u = asarray_like(u, w)  # numpy and torch coefficients may meet here
+    if tuple(u.shape) != tuple(w.shape):
+        raise ValueError(f"u and w must have one shape, got {tuple(u.shape)} and {tuple(w.shape)}")
     xp = namespace(u, w)
     return xp.sum(duality_map(w, p) * u, axis=-1)

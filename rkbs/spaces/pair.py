@@ -2,7 +2,7 @@ r"""The ℓ^p / ℓ^{q*} reproducing kernel Banach space pair over a feature pai
 
 Given a feature pair :math:`(\Phi_X, \Phi_Y)` with
 :math:`\kappa(x,y) = \langle\Phi_X(x), \Phi_Y(y)\rangle` and :math:`1 < p < \infty`
-(MATH.md §2, "The RKBS pair"; Wright & Gonzalez 2021, Definition 2 and §4):
+(Wright & Gonzalez 2021, Definition 2 and §4):
 
 .. math::
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from rkbs._backend import namespace, to_numpy
+from rkbs._backend import asarray_like, namespace, to_numpy
 from rkbs._checks import check_array, check_exponent
 from rkbs.features.base import FeaturePair
 from rkbs.spaces import duality as D
@@ -103,13 +103,13 @@ class RKBSPair:
         r""":math:`f_w(x_i) = \langle\Phi_X(x_i), w\rangle` for X (n, d_x) → (n,)."""
         w = self._coef(w, "w")
         Phi = self.features.transform_x(X)
-        return Phi @ w
+        return Phi @ asarray_like(w, Phi)
 
     def eval_g(self, v, Y):
         r""":math:`g_v(y_j) = \langle v, \Phi_Y(y_j)\rangle` for Y (m, d_y) → (m,)."""
         v = self._coef(v, "v")
         Phi = self.features.transform_y(Y)
-        return Phi @ v
+        return Phi @ asarray_like(v, Phi)
 
     def norm_f(self, w):
         r""":math:`\lVert f_w\rVert_{B_X} = \lVert w\rVert_p`."""
@@ -122,6 +122,7 @@ class RKBSPair:
     def pairing(self, w, v):
         r"""Duality pairing :math:`\langle f_w, g_v\rangle = \langle v, w\rangle`."""
         w, v = self._coef(w, "w"), self._coef(v, "v")
+        v = asarray_like(v, w)  # numpy and torch coefficients may meet here
         xp = namespace(w, v)
         return xp.sum(w * v)
 
@@ -167,7 +168,7 @@ class RKBSPair:
 
     # ------------------------------------------------------------ hypotheses
     def representer_hypotheses(self) -> HypothesesReport:
-        """Do :math:`B_X, B_Y` satisfy reflexive + strictly convex + smooth (MATH.md §4)?"""
+        """Do :math:`B_X, B_Y` satisfy reflexive + strictly convex + smooth?"""
         p = self.p
         if 1.0 < p < math.inf:
             return HypothesesReport(
@@ -204,6 +205,7 @@ class RKBSPair:
         """
         w, v = self._coef(w, "w"), self._coef(v, "v")
         PX, PY = self.features.transform_x(X), self.features.transform_y(Y)
+        w, v = asarray_like(w, PX), asarray_like(v, PY)
         xp = namespace(PX)
         fx = self.eval_f(w, X)
         gy = self.eval_g(v, Y)

@@ -29,12 +29,18 @@ bound is propagated from E (span ≤ E; coefficients ≤ E‖ι‖/σ_min(Φ)/�
 t ↦ sign(t)|t|^{q*−1}), times a safety factor 2, plus a round-off floor
 (10 ε-multiples stated at each formula). A perturbed or non-optimal point is assessed
 against the same tolerances: it must fail (built-in negative controls).
+
+**Pair-operator machines** (:func:`certify_pair`, reached through :func:`certify`): the
+representer form :math:`A^\star = -\frac{1}{2\lambda}\sum_s \Phi_X^{(s)\top}G_s
+\Phi_Y^{(s)}` checked on the training scores and on held-out points, through the
+machines' public protocol (``fit_maps_``, ``side_kernels()``, ``decision_function``,
+``residual_``, ``residual_kind_``, ``solution_``/``with_solution``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -43,7 +49,7 @@ from rkbs._checks import check_array, check_random_state
 from rkbs.spaces.duality import conjugate_exponent, lp_norm, norm_gradient
 from rkbs.verify.report import CheckResult, check
 
-__all__ = ["Certificate", "certify", "certify_point", "default_heldout"]
+__all__ = ["Certificate", "certify", "certify_pair", "certify_point", "default_heldout"]
 
 _EPS = float(np.finfo(float).eps)
 _SAFETY = 2.0
@@ -130,10 +136,10 @@ def _side_parts(machine, side, c, sg, acc, H_other, H_own, claim, setting, label
         rows.append(CheckResult(
             claim, f"{st}: span", float(span), float(tol_span), "<=", False, False,
             "VACUOUS: rank Φ = D, every vector is in the span; this part carries no "
-            "information (use D > m)"))
+            "information (use D > m)", part="span residual", labels={"side": label}))
     else:
         rows.append(check(claim, f"{st}: span residual of ι({name}*)", span, tol_span,
-                          note="tol = 2·E + lstsq round-off, E = 2ρ/(1−ρ) from the solver's ρ"))
+                          part="span residual", labels={"side": label}, note="tol = 2·E + lstsq round-off, E = 2ρ/(1−ρ) from the solver's ρ"))
     # 2. coefficients
     nxi = np.linalg.norm(xi)
     coef = np.linalg.norm(xh - xi) / nxi
@@ -144,7 +150,8 @@ def _side_parts(machine, side, c, sg, acc, H_other, H_own, claim, setting, label
         # ‖ξ̂ − ξ‖ ≤ ‖e‖/σ_min; lstsq forward error ~ eps·cond (×10·√m)
         tol_coef = _SAFETY * E * ni / smin / nxi + 10 * _EPS * cond * math.sqrt(m)
         note = f"tol = 2·E‖ι‖/(σ_min‖ξ‖) + 10·eps·cond·√m, cond(Φ)={cond:.2g}"
-    rows.append(check(claim, f"{st}: coefficients ξ̂ vs closed-form ξ", coef, tol_coef, note=note))
+    rows.append(check(claim, f"{st}: coefficients ξ̂ vs closed-form ξ", coef, tol_coef, note=note,
+                      part="coefficients", labels={"side": label}))
     # 3. function space on held-out points of the other domain
     fit_own = machine.X_fit_ if side == "x" else machine.Y_fit_
     if side == "x":
@@ -163,7 +170,7 @@ def _side_parts(machine, side, c, sg, acc, H_other, H_own, claim, setting, label
     ro += 10 * _EPS * (np.abs(Phi_o) @ np.abs(iota)).max()
     tol_fs = (_SAFETY * np.linalg.norm(Phi_o, axis=1).max() * E * ni + ro) / sup
     rows.append(check(claim, f"{st}: function space ι({name}*) = Σ ξ κ on held-out points",
-                      fs, tol_fs, note=f"{kname}; tol = 2·max‖Φ(y)‖·E‖ι‖ + 10·eps sums"))
+                      fs, tol_fs, part="function space", labels={"side": label}, note=f"{kname}; tol = 2·max‖Φ(y)‖·E‖ι‖ + 10·eps sums"))
     # 4. reconstruction from ξ and the one scalar ‖c‖
     theta = Phi.T @ xi
     k = rc - 1.0
@@ -181,7 +188,7 @@ def _side_parts(machine, side, c, sg, acc, H_other, H_own, claim, setting, label
     ro = 10 * _EPS * (np.abs(Phi_h) @ np.abs(c)).max() * (1 + k) * math.sqrt(m)
     tol_rec = (_SAFETY * np.linalg.norm(Phi_h, axis=1).max() * N * dlt + ro) / supf
     rows.append(check(claim, f"{st}: reconstruction of {name}* from ξ and ‖{name}*‖", rec,
-                      tol_rec, note=f"exponent {k:g}; Lipschitz/Hölder bound from E"))
+                      tol_rec, part="reconstruction", labels={"side": label}, note=f"exponent {k:g}; Lipschitz/Hölder bound from E"))
     det.update(rank=rank, D=D, m=m, sigma_min=float(smin), cond=float(cond), xi=xi,
                xi_hat=xh, span=float(span), coef=float(coef), function_space=float(fs),
                reconstruction=float(rec), vacuous=vacuous)
@@ -197,8 +204,7 @@ def certify_point(machine, w, v=None, *, X_heldout=None, Y_heldout=None, accurac
     a perturbed or non-optimal point is held to the optimum's standard. With
     ``negative_control=True`` the rows are marked as expected to fail.
     """
-    if not hasattr(machine, "w_"):
-        raise ValueError("certify needs a fitted machine (call fit first)")
+    _require_fitted(machine)
     if not machine.smooth:
         raise ValueError(
             f"the representer certificate needs 1 < p < inf; got p={machine.p:g} "
@@ -239,13 +245,12 @@ def certify_point(machine, w, v=None, *, X_heldout=None, Y_heldout=None, accurac
     n_terms = machine.Z_.size + sum(machine.Phi_X_.shape)
     floor = 10 * _EPS * math.sqrt(n_terms)  # round-off of the gradient sums, ×10
     rows.append(check(claim, f"{setting}: KKT relative first-order residual", res["joint"],
-                      10 * acc["joint"] + floor,
+                      10 * acc["joint"] + floor, part="KKT",
                       note="tol = 10·(solver's reported residual) + 10·eps·√(terms)"))
     details["residuals"] = res
     if negative_control:
-        rows = [CheckResult(r.claim, r.setting, r.measured, r.tolerance, r.relation,
-                            (not (r.measured <= r.tolerance)) and not math.isnan(r.measured),
-                            True, r.note) for r in rows]
+        rows = [replace(r, negative_control=True, passed=(not (r.measured <= r.tolerance))
+                        and not math.isnan(r.measured)) for r in rows]
     status = "vacuous" if vac else ("certified" if all(r.passed for r in rows) else "failed")
     return Certificate(status, acc, rows, details)
 
@@ -253,6 +258,10 @@ def certify_point(machine, w, v=None, *, X_heldout=None, Y_heldout=None, accurac
 def _one_sided_parts(machine, c, sg, acc, Xh, claim, setting):
     """One-sided machines: κ(x_i, ·) is a function on Y = X's key side; use Xh as keys."""
     return _side_parts(machine, "x", c, sg, acc, Xh, Xh, claim, setting, "X")
+
+
+def _at(r: CheckResult, point: str) -> CheckResult:
+    return replace(r, labels={**r.labels, "point": point})
 
 
 def certify(machine, X_heldout=None, Y_heldout=None, *, negative_controls: bool = False,
@@ -277,7 +286,19 @@ def certify(machine, X_heldout=None, Y_heldout=None, *, negative_controls: bool 
     Returns
     -------
     Certificate
+
+    Pair-operator machines (anything with ``solution_`` and ``fit_maps_``:
+    :class:`~rkbs.machines.PairOperatorMachine`,
+    :class:`~rkbs.machines.DualPairOperatorMachine`) are certified by
+    :func:`certify_pair` with the same arguments. An unfitted machine raises a
+    ``ValueError`` saying to call ``fit``.
     """
+    _require_fitted(machine)
+    if hasattr(machine, "fit_maps_") and hasattr(type(machine), "solution_"):
+        return certify_pair(machine, X_heldout, Y_heldout, negative_controls=negative_controls,
+                            perturbation=perturbation, seed=seed,
+                            claim=claim if claim != "4 representer" else
+                            "4 representer (pair operator)", setting=setting)
     cert = certify_point(machine, machine.w_, machine.v_, X_heldout=X_heldout,
                          Y_heldout=Y_heldout, claim=claim, setting=setting)
     if not negative_controls:
@@ -300,6 +321,9 @@ def certify(machine, X_heldout=None, Y_heldout=None, *, negative_controls: bool 
                            None if machine.v_ is None else 0.9 * machine.v_,
                            X_heldout=X_heldout, Y_heldout=Y_heldout, accuracy=cert.accuracy,
                            claim=claim, setting=f"{base} [0.9·optimum]", negative_control=True)
+    # which point each row assesses, as a structured label (no parsing of setting text)
+    pert.rows = [_at(r, "perturbed") for r in pert.rows]
+    nonopt.rows = [_at(r, "0.9·optimum") for r in nonopt.rows]
     # A part whose tolerance is coarser than the perturbation (the reconstruction part's
     # Hölder bound ∝ E^{1/(r-1)} for large r) cannot resolve it: asking that row to fail
     # would be a wrong negative control. Such rows are kept in the details; the
@@ -311,19 +335,155 @@ def certify(machine, X_heldout=None, Y_heldout=None, *, negative_controls: bool 
     rows = list(resolvable)
     rows.append(check(claim, f"{base} [perturbed {perturbation:g}]: whole certificate, "
                       "max part measured/tolerance", ratio, 1.0, negative_control=True,
+                      part="whole certificate", labels={"point": "perturbed"},
                       note="the perturbed point must fail at least one part"))
     for r in nonopt.rows:
         if "span residual" in r.setting:
             rows.append(check(r.claim, r.setting + " (scale invariant: must still hold)",
-                              r.measured, r.tolerance,
+                              r.measured, r.tolerance, part=r.part, labels=r.labels,
                               note="ι(0.9w) = ι(w): the span part alone cannot see this"))
         else:
             rows.append(r)
-    cert.rows = cert.rows + rows
+    cert.rows = [_at(r, "optimum") for r in cert.rows] + rows
     cert.details["negative_controls"] = {
         "perturbed": pert.details, "nonoptimal": nonopt.details,
         "perturbed_unresolvable_parts": [(r.setting, r.measured, r.tolerance) for r in unresolved],
     }
     if cert.status == "certified" and not all(r.passed for r in rows):
         cert.status = "failed"
+    return cert
+
+
+# ------------------------------------------------------------------ pair operators
+def _require_fitted(machine) -> None:
+    """A clear error for an unfitted machine (scikit-learn's convention: a fitted
+    estimator has public attributes ending in ``_``)."""
+    if not any(k.endswith("_") and not k.startswith("_") for k in vars(machine)):
+        raise ValueError(f"{type(machine).__name__} is not fitted: call fit(X, Y, Z) before "
+                         "certify")
+
+
+def _pair_gram(k, P, Q):
+    """k(P (a, d), Q (b, d)) -> (a, b) float64 numpy, through torch tensors."""
+    import torch
+
+    with torch.no_grad():
+        G = k(torch.as_tensor(P, dtype=torch.float64), torch.as_tensor(Q, dtype=torch.float64))
+    return np.asarray(to_numpy(G), dtype=float)
+
+
+def _pair_scores(kx, ky, Xq, Yq, Xb, Yb, C):
+    r"""Kernel-route scores :math:`\tilde h(x, y) = \sum_b\sum_{ij} C_{bij}k_X(x, x^b_i)
+    k_Y(y^b_j, y)` for query points Xq (h, d_x), Yq (h', d_y): (h, h'), plus the same sum
+    of absolute values (the round-off scale)."""
+    S, m, dx = Xb.shape
+    n = Yb.shape[1]
+    GX = _pair_gram(kx, Xq, Xb.reshape(S * m, dx)).reshape(len(Xq), S, m)
+    GY = _pair_gram(ky, Yb.reshape(S * n, Yb.shape[-1]), Yq).reshape(S, n, len(Yq))
+    H = np.einsum("hsi,sij,sjk->hk", GX, C, GY)
+    Habs = np.einsum("hsi,sij,sjk->hk", np.abs(GX), np.abs(C), np.abs(GY))
+    return H, Habs
+
+
+def certify_pair(machine, X_heldout=None, Y_heldout=None, *, negative_controls: bool = False,
+                 perturbation: float = 1e-4, seed=0,
+                 claim: str = "4 representer (pair operator)",
+                 setting: str | None = None) -> Certificate:
+    r"""Certificate of the representer theorem for a Frobenius pair-operator machine.
+
+    For :math:`\min_A \sum_s L(Z_s, \Phi_X^{(s)} A\Phi_Y^{(s)\top}) + \lambda\lVert A\rVert_F^2`
+    stationarity is :math:`A^\star = \tilde A := -\frac{1}{2\lambda}\sum_s
+    \Phi_X^{(s)\top} G_s \Phi_Y^{(s)}`, :math:`G_s = \partial L/\partial H_s` at the
+    fitted scores; equivalently the fitted function is
+    :math:`h^\star(x, y) = \sum_s\sum_{ij}\tilde C_{sij}\,k_X(x, x^s_i)\,k_Y(y^s_j, y)` with
+    :math:`\tilde C = -G/(2\lambda)` (the representer coefficients, a fixed point for the
+    dual machine). Parts, computed through the public protocol (``fit_maps_``,
+    ``decision_function``, ``side_kernels()``, ``residual_``, ``residual_kind_``, ``lam``,
+    ``loss``; the perturbed control through ``solution_``/``with_solution``):
+
+    1. **training scores**: :math:`\lVert H^\star - \tilde H\rVert_F/\lVert H^\star\rVert_F`
+       with :math:`\tilde H` from :math:`\tilde C` by the kernel route. Bound from the
+       solver's residual ρ, :math:`E = 2\rho/(1-\rho)`: for the dual's fixed-point
+       residual :math:`\lVert\mathcal K(G + 2\lambda C)\rVert/(\lVert\mathcal KG\rVert +
+       2\lambda\lVert H\rVert)` directly ≤ E; for the primal's gradient residual
+       :math:`\lVert J(A - \tilde A)\rVert \le \lVert J\rVert_F E\lVert A\rVert_F` with
+       :math:`\lVert J\rVert_F^2 = \operatorname{tr}\mathcal K`.
+    2. **function space**: :math:`\max|h^\star - \tilde h|/\max|h^\star|` on held-out
+       points, bounded by :math:`\max\lVert\Phi_X(x)\rVert\max\lVert\Phi_Y(y)\rVert
+       \lVert A^\star - \tilde A\rVert_F` (primal: ≤ E‖A‖; dual:
+       :math:`\lVert A - \tilde A\rVert_F^2 = \langle\delta, \mathcal K\delta\rangle \le
+       \lVert\delta\rVert\, E\lVert H\rVert`, δ = C − C̃).
+
+    Each bound is doubled (safety) and gets a round-off floor of 10·eps·√N times the sum
+    of absolute terms. With ``negative_controls`` the solution is moved by
+    ``perturbation``·‖S‖ in a random direction and both parts must fail.
+    """
+    from rkbs.machines.losses import loss_gradient
+
+    _require_fitted(machine)
+    if getattr(machine, "regularizer", "frobenius") != "frobenius":
+        raise ValueError("the pair-operator representer certificate needs the Frobenius "
+                         f"regularizer, got regularizer={machine.regularizer!r}")
+    kind = machine.residual_kind_
+    if kind not in ("gradient", "fixed_point"):
+        raise ValueError(f"unknown residual_kind_ {kind!r}")
+    Xb, Yb, Zb, Mb = machine.fit_maps_
+    kx, ky = machine.side_kernels()
+    rng = check_random_state(seed)
+    Xh = default_heldout(Xb.reshape(-1, Xb.shape[-1]), n=12, seed=rng) if X_heldout is None \
+        else np.asarray(to_numpy(check_array(X_heldout, "X_heldout")), float)
+    Yh = default_heldout(Yb.reshape(-1, Yb.shape[-1]), n=10, seed=rng) if Y_heldout is None \
+        else np.asarray(to_numpy(check_array(Y_heldout, "Y_heldout")), float)
+    rho = float(machine.residual_)
+    E = 2 * rho / (1 - rho) if rho < 1 else math.inf
+    setting = setting or f"{type(machine).__name__}, {machine.loss}, λ={machine.lam:g}"
+    nx = np.sqrt(np.clip(np.diag(_pair_gram(kx, Xh, Xh)), 0, None)).max()
+    ny = np.sqrt(np.clip(np.diag(_pair_gram(ky, Yh, Yh)), 0, None)).max()
+    S, m, n = Zb.shape
+    trK = sum(float(np.trace(_pair_gram(kx, Xb[s], Xb[s])) * np.trace(_pair_gram(ky, Yb[s], Yb[s])))
+              for s in range(S))
+
+    def parts(mach, tag, neg):
+        H = np.asarray(mach.decision_function(Xb, Yb), float)            # (S, m, n)
+        Ct = -np.asarray(to_numpy(loss_gradient(mach.loss, Zb, H, Mb)), float) / (2 * mach.lam)
+        Ht = np.stack([_pair_scores(kx, ky, Xb[s], Yb[s], Xb, Yb, Ct)[0] for s in range(S)])
+        Habs = np.stack([_pair_scores(kx, ky, Xb[s], Yb[s], Xb, Yb, Ct)[1] for s in range(S)])
+        nH = max(np.linalg.norm(H), 1e-300)
+        r1 = np.linalg.norm(H - Ht) / nH
+        floor1 = 10 * _EPS * math.sqrt(S * m * n) * np.linalg.norm(Habs) / nH
+        if kind == "gradient":
+            nA = float(np.linalg.norm(mach.solution_))
+            b1 = math.sqrt(trK) * E * nA / nH
+            dA = E * nA
+        else:
+            b1 = E
+            delta = float(np.linalg.norm(np.asarray(mach.solution_) - Ct))
+            dA = math.sqrt(delta * E * nH)
+        st = f"{setting}{tag}"
+        rows = [check(claim, f"{st}: training scores H* vs Σ k_X C̃ k_Y, C̃ = −G/(2λ)", r1,
+                      _SAFETY * b1 + floor1, negative_control=neg,
+                      note=f"{kind} residual ρ={rho:.2g}; tol = 2·bound(E) + 10·eps·√N sums")]
+        h = np.asarray(mach.decision_function(Xh, Yh), float)
+        ht, habs = _pair_scores(kx, ky, Xh, Yh, Xb, Yb, Ct)
+        sup = max(np.abs(h).max(), 1e-300)
+        r2 = np.abs(h - ht).max() / sup
+        tol2 = (_SAFETY * nx * ny * dA + 10 * _EPS * math.sqrt(S * m * n) * habs.max()) / sup
+        rows.append(check(claim, f"{st}: function space h* = Σ C̃ k_X k_Y on held-out points",
+                          r2, tol2, negative_control=neg,
+                          note="tol = 2·max‖Φ_X‖·max‖Φ_Y‖·‖A* − Ã‖ bound + round-off"))
+        return rows, {"training_scores": float(r1), "function_space": float(r2)}
+
+    rows, det = parts(machine, "", False)
+    cert = Certificate("certified" if all(r.passed for r in rows) else "failed",
+                       {"joint": rho, "kind": kind}, rows, {"optimum": det})
+    if negative_controls:
+        Sol = np.asarray(machine.solution_, float)
+        d = rng.standard_normal(Sol.shape)
+        moved = machine.with_solution(Sol + perturbation * np.linalg.norm(Sol) * d
+                                      / np.linalg.norm(d))
+        prow, pdet = parts(moved, f" [perturbed {perturbation:g}]", True)
+        cert.rows += prow
+        cert.details["perturbed"] = pdet
+        if not all(r.passed for r in prow):
+            cert.status = "failed"
     return cert

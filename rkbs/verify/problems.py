@@ -7,6 +7,8 @@ means the same problem.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from rkbs._checks import check_int, check_random_state
@@ -18,7 +20,7 @@ from rkbs.features import (
 )
 from rkbs.kernels import EDPKernel, PolynomialKernel, RBFKernel
 
-__all__ = ["FEATURE_FAMILIES", "binary_targets", "feature_family"]
+__all__ = ["FEATURE_FAMILIES", "FittingProblem", "binary_targets", "feature_family"]
 
 #: Feature families of the representer grid (issue 4): name -> description.
 FEATURE_FAMILIES = {
@@ -31,17 +33,14 @@ FEATURE_FAMILIES = {
 
 def binary_targets(loss: str, m: int, n: int, seed=None) -> np.ndarray:
     """Responses Z (m, n) for ``loss``: Gaussian (squared), signs (logistic) or rows of
-    a softmax of Gaussians (softmax; each row a probability vector)."""
+    a softmax of Gaussians (softmax; each row a probability vector); any registered loss
+    by its :meth:`~rkbs.machines.losses.Loss.sample_targets`."""
+    from rkbs.machines.losses import get_loss
+
     rng = check_random_state(seed)
-    Z = rng.standard_normal((check_int(m, "m", minimum=1), check_int(n, "n", minimum=1)))
-    if loss == "squared":
-        return Z
-    if loss == "logistic":
-        return np.where(Z >= 0, 1.0, -1.0)
-    if loss == "softmax":
-        E = np.exp(Z - Z.max(axis=1, keepdims=True))
-        return E / E.sum(axis=1, keepdims=True)
-    raise ValueError(f"unknown loss {loss!r}; valid losses: squared, logistic, softmax")
+    obj = get_loss(loss)
+    return np.asarray(obj.sample_targets(check_int(m, "m", minimum=1),
+                                         check_int(n, "n", minimum=1), rng), dtype=float)
 
 
 def feature_family(name: str, d: int, seed=None):
@@ -58,3 +57,49 @@ def feature_family(name: str, d: int, seed=None):
     if name == "RBF/RFF":
         return RandomFourierFeatures(RBFKernel(W_Q=WQ, W_K=WK, sigma=1.0), 48, seed=rng)
     return PolynomialFeatures(PolynomialKernel(W_Q=WQ, W_K=WK, degree=2, c=1.0))
+
+
+@dataclass
+class FittingProblem:
+    """One solver problem of a script's fitting grid: an unfitted machine and its data.
+
+    Every figure script and claim module that fits machines lists its grid as
+    ``fitting_problems(quick: bool) -> list[FittingProblem]`` and fits exactly those in
+    ``main``, so a test can solve the full grids without drawing anything.
+
+    Attributes
+    ----------
+    label : str
+        What the problem is (kernel, p, loss, ...), unique within the grid.
+    machine : object
+        An unfitted machine (:class:`~rkbs.machines.BinaryKernelMachine`,
+        :class:`~rkbs.machines.PairOperatorMachine` or
+        :class:`~rkbs.machines.DualPairOperatorMachine`).
+    X, Y, Z : arrays
+        Data of ``machine.fit(X, Y, Z, mask)`` (Y None for a one-sided machine).
+    mask : array or None
+        Observed pairs.
+    tol : float or None
+        The relative first-order residual the fit must reach (``None``: the machine's
+        own target, ``machine.tol`` or 1e-10).
+    """
+
+    label: str
+    machine: object
+    X: object
+    Y: object
+    Z: object
+    mask: object = None
+    tol: float | None = None
+
+    @property
+    def target(self) -> float:
+        """The residual the fit must reach."""
+        if self.tol is not None:
+            return float(self.tol)
+        tol = getattr(self.machine, "tol", None)
+        return 1e-10 if tol is None else float(tol)
+
+    def fit(self):
+        """Fit the machine on the data; returns the fitted machine."""
+        return self.machine.fit(self.X, self.Y, self.Z, self.mask)

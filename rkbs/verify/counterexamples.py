@@ -1,4 +1,4 @@
-r"""p = 1, where the representer theorem's hypotheses fail (MATH.md §4).
+r"""p = 1, where the representer theorem's hypotheses fail (theory §4).
 
 ℓ^1 is neither strictly convex nor smooth. With the exact duplicated pair
 :math:`\tilde\Phi = [\Phi, \Phi]/\sqrt2` (which reproduces the same kernel,

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: verify verify-quick test lint figures bench bench-record gpu-check gpu-check-dry fuzz-report clean
+.PHONY: verify verify-quick test lint figures bench bench-record gpu-check gpu-check-dry fuzz-report docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,5 +49,13 @@ gpu-check-dry: $(STAMP)
 fuzz-report: $(STAMP)
 	RKBS_FUZZ_REPORT=tests/fuzz_report.md $(BIN)/python -m pytest -q -s tests/test_fuzz_entrypoints.py
 
+# The documentation site (docs/_build/html): warnings are errors; executes the notebooks.
+$(VENV)/.installed-docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	$(BIN)/python -m sphinx -b html -W --keep-going -j 1 docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info bench-out .rkbs-cache
+	rm -rf $(VENV) .pytest_cache build *.egg-info bench-out .rkbs-cache docs/_build docs/api docs/notebooks

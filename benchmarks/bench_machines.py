@@ -3,7 +3,7 @@
 1. **Additive coupling, squared loss, p = 1.5 and p = 3** (issue 4, "Benchmarks"):
    m = n = 500 points per side, D = 2000 random Fourier features (RBF kernel, d = 8),
    :math:`R(t) = t^r` on each side (``reg="power"``: the separable DCP form
-   ``sum(power(abs(w), p))``, SOLVERS.md's fastest). Side by side in one run:
+   ``sum(power(abs(w), p))``, theory §7: fastest). Side by side in one run:
    ``BinaryKernelMachine(solver="clarabel", polish=False)`` at Clarabel's default
    tolerances (1e-8) against ``solver="torch"`` (Newton, CPU, float64) to a relative
    first-order residual ≤ 1e-9. Residuals are recomputed in numpy by the machine

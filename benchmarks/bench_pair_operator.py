@@ -5,13 +5,13 @@ D = 64 positive random features per side (FAVOR+, seed 0), so A has 64 × 64 = 4
 unknowns, λ = 1e-2. Two instances: "well-conditioned" (d = 16, inputs N(0, I/4);
 cond(Φ) ≈ 80–170) and "ill-conditioned" (d = 8, inputs N(0, I); cond(Φ) ≈ 2000–3000, the
 random features exp(ω·q) then span decades). Frobenius regularization (the case with the
-closed-form coefficients of MATH.md §4). Solvers, side by side:
+closed-form coefficients of theory §4). Solvers, side by side:
 
 * rkbs torch: L-BFGS (strong Wolfe) + Newton (exact Woodbury direction) in float64, CPU,
   target residual 1e-10;
-* cvxpy + SCS at eps_abs = eps_rel = 1e-8 (SOLVERS.md: ~12 s here), at most 20000
+* cvxpy + SCS at eps_abs = eps_rel = 1e-8 (theory §7: ~12 s here), at most 20000
   iterations; 1e-6 in quick mode (m = n = 8, D = 16);
-* cvxpy + Clarabel at tol 1e-10 (SOLVERS.md: ~100 s here; skipped with ``quick``).
+* cvxpy + Clarabel at tol 1e-10 (theory §7: ~100 s here; skipped with ``quick``).
 
 A cvxpy status other than ``optimal`` raises ``SolverError``; the table then shows the
 time spent before the failure and the status.

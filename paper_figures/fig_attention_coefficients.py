@@ -1,4 +1,4 @@
-r"""An attention map beside the kernel-machine coefficient map fitted to it (MATH.md §3–4).
+r"""An attention map beside the kernel-machine coefficient map fitted to it (theory §3–4).
 
 A planted softmax head, :math:`P = \operatorname{softmax}(X A Y^\top)` with
 :math:`A = W_Q^\top W_K/\sqrt d` of rank d = 2 (:func:`rkbs.attention.compare.planted_bilinear`),

@@ -1,4 +1,4 @@
-r"""Gram spectra of the EDP (softmax attention) kernel with tied vs untied W_Q, W_K (MATH.md §1).
+r"""Gram spectra of the EDP (softmax attention) kernel with tied vs untied W_Q, W_K (theory §1).
 
 On one point set, :math:`K_{ij} = \exp(\langle W_Q x_i, W_K x_j\rangle/\sqrt d)`. With
 :math:`W_Q = W_K` the kernel is Mercer: K is symmetric and its eigenvalues are positive.

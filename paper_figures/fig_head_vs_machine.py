@@ -1,6 +1,6 @@
 r"""A trained attention head against pair-operator kernel machines of growing dimension.
 
-MATH.md §3–4 and §6. A small encoder–decoder is trained on sequence reversal (fixed length
+theory §3–4 and §6. A small encoder–decoder is trained on sequence reversal (fixed length
 8; it reaches exact match 1.0 in 600 steps, seconds on a CPU) with exact EDP attention.
 Encoder layer 0, head 0 is extracted on unseen sequences: its maps
 :math:`P = \operatorname{softmax}(\langle W_Q t_i, W_K s_j\rangle/\sqrt d)` and the states

@@ -1,4 +1,4 @@
-r"""The kernel-variant Transformer experiment (MATH.md §6): table and figure.
+r"""The kernel-variant Transformer experiment (theory §6): table and figure.
 
 The same small encoder–decoder is trained with each attention kernel
 (:data:`rkbs.attention.experiment.KERNEL_VARIANTS`: infinite-dimensional EDP, RBF,

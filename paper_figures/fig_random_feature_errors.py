@@ -1,5 +1,5 @@
 r"""Approximation error vs the number of features D for every random-feature estimator,
-with the closed-form MSE overlaid (MATH.md §2).
+with the closed-form MSE overlaid (theory §2).
 
 Each unbiased estimator has MSE = C/D (log-log slope −1); markers are measured (±2 Monte
 Carlo standard errors over independent draws), lines the closed forms of

@@ -1,4 +1,4 @@
-r"""Numerical rank of n x n Gram matrices as n grows: finite vs infinite kernels (MATH.md §1).
+r"""Numerical rank of n x n Gram matrices as n grows: finite vs infinite kernels (theory §1).
 
 Finite-dimensional kernels (linear: d, polynomial of degree m with c > 0:
 :math:`\binom{d+m}{m}`) saturate at their feature dimension (dotted lines); the

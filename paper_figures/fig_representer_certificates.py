@@ -1,5 +1,5 @@
 r"""Representer-certificate residuals across p, loss and kernel, with negative controls
-(MATH.md §4).
+(theory §4).
 
 Each binary kernel machine (additive coupling, ℓ^p / ℓ^{q*} norms) is fitted and
 certified by :func:`rkbs.certify`: span residual of ι(f*), coefficient agreement with the

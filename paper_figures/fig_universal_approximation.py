@@ -1,4 +1,4 @@
-r"""Universal approximation (MATH.md §5): sup-error of q(t)·k(s) as width m and rank r grow.
+r"""Universal approximation (theory §5): sup-error of q(t)·k(s) as width m and rank r grow.
 
 Left: held-out sup-error :math:`\max|F - q\cdot k|` of two-layer tanh networks for four
 continuous targets, against the width m (rank r = m/4 grows with it), with the

@@ -1,4 +1,4 @@
-r"""Claim 1–2 of MATH.md: the EDP kernel has exact Taylor features and infinite dimension.
+r"""Paper claim 1–2 (see the theory page): the EDP kernel has exact Taylor features and infinite dimension.
 
 Checks (each row a :class:`rkbs.CheckResult`):
 
@@ -16,7 +16,7 @@ Checks (each row a :class:`rkbs.CheckResult`):
 The rank is a float64 notion: the EDP spectrum decays like :math:`r^{2n}/n!`, so the
 numerical rank eventually stops growing once singular values fall below
 :math:`\sigma_1 n\,\varepsilon`. Moderate scales and well-spread points keep the tested n
-inside the growing regime (MATH.md §1, "up to floating point").
+inside the growing regime (theory §1, "up to floating point").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-r"""Claim 3 of MATH.md: with W_Q ≠ W_K the attention kernel is non-Mercer.
+r"""Paper claim 3 (see the theory page): with W_Q ≠ W_K the attention kernel is non-Mercer.
 
 For random query/key weights (Gaussian, variance 1/d_in, as at initialisation) and one
 point set X, the Gram matrix :math:`K_{ij} = \exp(q_i\cdot k_j)` is

@@ -1,6 +1,6 @@
 """Claim 2/3 on trained heads: the attention kernel of a trained Transformer is non-Mercer.
 
-Wright & Gonzalez (2021), §4 (MATH.md §1, Mercer diagnostics): a head's kernel
+Wright & Gonzalez (2021), §4 (theory §1, Mercer diagnostics): a head's kernel
 κ(t, s) = exp(⟨W_Q t, W_K s⟩/√d) with W_Q ≠ W_K is asymmetric, and the symmetric part of
 its Gram matrix on real token states is indefinite. A tiny encoder–decoder is trained
 in-process (seconds), the encoder self-attention heads are extracted with the states t

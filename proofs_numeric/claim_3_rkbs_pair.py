@@ -1,6 +1,6 @@
-r"""Claim 1 of MATH.md (the space side): the ℓ^p / ℓ^{q*} RKBS pair is well defined.
+r"""Paper claim 1 (see the theory page) (the space side): the ℓ^p / ℓ^{q*} RKBS pair is well defined.
 
-Checks (MATH.md §2, "The RKBS pair" and "Duality maps"):
+Checks (theory §2.3 and §2.4):
 
 1. Reproducing properties :math:`f(x) = \langle f, \kappa(x,\cdot)\rangle`,
    :math:`g(y) = \langle\kappa(\cdot,y), g\rangle` and
@@ -89,7 +89,7 @@ def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list:
             ]
             worst_ratio = max(worst_ratio, max(errs) / tol)
     results.append(rkbs.check(
-        CLAIM, f"duality identities (4 of MATH.md §2), p in {p_grid}, {n_vec} vectors each",
+        CLAIM, f"duality identities (4 of theory §2), p in {p_grid}, {n_vec} vectors each",
         worst_ratio, 1.0, note="max error / tolerance 10·max(p,q*)^2·(1+log range)·eps "
         "(chained signed powers)"))
 

@@ -4,7 +4,7 @@ Fits binary kernel machines over a grid (p ∈ {1.25, 1.5, 2, 3, 4}; squared, lo
 row-softmax losses; additive and product couplings; the pair-operator model; EDP via
 Taylor and via positive random features, RBF via random Fourier features, exact
 polynomial features) and certifies each solution with :func:`rkbs.verify.certify`
-(MATH.md §4: span, coefficients, function space, reconstruction, KKT), always with
+(theory §4: span, coefficients, function space, reconstruction, KKT), always with
 D > m so that the span part is informative. Negative controls: a perturbed solution, a
 non-optimal point (0.9·optimum), the vacuous case D ≤ m detected, and p = 1 (two optimal
 solutions that differ; only the subgradient form holds).
@@ -84,7 +84,7 @@ def fitting_problems(quick: bool) -> list:
     # vacuous case: D = C(4+1, 1) = 5 ≤ m
     out.append(FittingProblem("vacuous EDP/Taylor N=1 (D=5 ≤ m=12)", BinaryKernelMachine(
         TaylorFeatures(EDPKernel(), degree=1), p=1.5, lam_x=0.1, lam_y=0.1), X, Y, Z))
-    # pair-operator model, Frobenius: A* = Φ_Xᵀ C Φ_Y (MATH.md §4)
+    # pair-operator model, Frobenius: A* = Φ_Xᵀ C Φ_Y (theory §4)
     for loss in (["softmax"] if quick else ["softmax", "squared", "logistic"]):
         Fp = TaylorFeatures(EDPKernel(), degree=2)  # D = 15 per side > 8 points
         out.append(FittingProblem(f"pair operator (Frobenius, {loss})",

@@ -1,4 +1,4 @@
-r"""Claim 5 (MATH.md top list item 6, §5): q(t)·k(s) with two-layer networks approximates any
+r"""Claim 5 (paper claim 6, theory §5): q(t)·k(s) with two-layer networks approximates any
 continuous binary function, hence exp(q·k) approximates any positive continuous kernel.
 
 For each target F on a compact cube (a non-separable smooth function, a distance, the log

@@ -1,4 +1,4 @@
-r"""Claim 6 of the checks (MATH.md §2): random features converge to the kernel as theory says.
+r"""Claim 6 of the checks (theory §2): random features converge to the kernel as theory says.
 
 Rows (each a :class:`rkbs.CheckResult`):
 

@@ -1,6 +1,6 @@
 """Claim 7: the kernel choice in Transformers; finite approximations of EDP converge to it.
 
-Wright & Gonzalez (2021), §6 (MATH.md §6): attention with a kernel κ ≥ 0 is
+Wright & Gonzalez (2021), §6 (theory §6): attention with a kernel κ ≥ 0 is
 softmax-free kernel smoothing; EDP (softmax) is infinite-dimensional, and its finite
 approximations (even Taylor truncations of degree N, positive random features of
 dimension D) should approach it as N, D grow. Checked here on the heads of a Transformer
@@ -156,7 +156,7 @@ def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list:
         nw = {n: _trained(n, False, task="number-words", steps=800) for n in
               ("edp", "elu", "taylor2")}
         em = {n: r.metrics["test"]["exact_match"] for n, r in nw.items()}
-        # Which kernel is *better* is an empirical question (MATH.md §6: report what is
+        # Which kernel is *better* is an empirical question (theory §6: report what is
         # measured, whichever way it comes out); one seed cannot settle it, so it is not a
         # pass/fail row. The checked statement is that each kernel learns the translation
         # of unseen numbers (chance exact match ≈ 0); the difference to EDP is reported.

@@ -11,13 +11,13 @@ and :mod:`rkbs.spaces`.
   no mixed monomial :math:`q^\alpha k^\beta`, :math:`\alpha\ne\beta`, occurs), sets
   :math:`\varphi_\alpha(q) = \sqrt{c_\alpha/n!}\,q^\alpha` and proves
   :math:`\sum_\alpha \varphi_\alpha(q)\varphi_\alpha(k) = \sum_{n\le N}(q\cdot k)^n/n!`
-  (MATH.md §2, "Exact Taylor features of EDP").
+  (theory §2.1).
 * :func:`polynomial_features` does the same for :math:`(q\cdot k + c)^m`.
 * :func:`norm_gradient_derivation` differentiates :math:`\lVert w\rVert_p` and
   :math:`\tfrac12\lVert w\rVert_p^2` and proves they equal the closed forms
   :math:`\operatorname{sign}(w)|w|^{p-1}/\lVert w\rVert_p^{p-1}` and
   :math:`\operatorname{sign}(w)|w|^{p-1}/\lVert w\rVert_p^{p-2}` used by
-  :mod:`rkbs.spaces.duality` (MATH.md §2, "Duality maps"), symbolically where sympy
+  :mod:`rkbs.spaces.duality` (theory §2.4), symbolically where sympy
   can and by exact evaluation at rational points otherwise.
 """
 
@@ -295,7 +295,7 @@ def norm_gradient_derivation(p, dim: int = 3) -> NormGradientDerivation:
         \frac{\partial}{\partial w_i}\tfrac12\lVert w\rVert_p^2
         = \frac{\operatorname{sign}(w_i)|w_i|^{p-1}}{\lVert w\rVert_p^{p-2}}
 
-    (valid for w ≠ 0 and 1 < p < ∞; MATH.md §2).
+    (valid for w ≠ 0 and 1 < p < ∞; theory §2).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Tests of rkbs.approximation (universal approximation by q(t)·k(s), MATH.md §5)."""
+"""Tests of rkbs.approximation (universal approximation by q(t)·k(s), theory §5)."""
 
 from __future__ import annotations
 

@@ -90,7 +90,7 @@ def test_polynomial_features_with_padding_equal_exact():
 
 
 def _taylor_weight_error_bound(q, k, N):
-    """Max |Ŵ - W| implied by the Lagrange remainder (MATH.md §2).
+    """Max |Ŵ - W| implied by the Lagrange remainder (theory §2).
 
     With κ̂ = κ(1 + δ), |δ| ≤ ε for every pair, each weight moves by at most
     w · 2ε/(1 - ε) ≤ 2ε/(1 - ε); ε = max_ij e^{max(u,0)} |u|^{N+1}/(N+1)! / e^{u}.

@@ -1,4 +1,4 @@
-"""Exact feature maps: polynomial, Taylor (EDP) and linear features (MATH.md §2)."""
+"""Exact feature maps: polynomial, Taylor (EDP) and linear features (theory §2)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from rkbs.kernels import functions as F
 
 EPS = np.finfo(np.float64).eps
 
-# (name, params) for every kernel of MATH.md §1.
+# (name, params) for every kernel of theory §1.
 KERNEL_CASES = [
     ("edp", {}),
     ("softmax", {}),
@@ -27,7 +27,7 @@ KERNEL_CASES = [
 
 
 def _brute(name, params, q, k):
-    """One kernel value from its MATH.md §1 formula, written with math/loops."""
+    """One kernel value from its theory §1 formula, written with math/loops."""
     u = sum(a * b for a, b in zip(q, k))
     if name in ("edp", "softmax"):
         return math.exp(u)
@@ -84,7 +84,7 @@ def test_attention_scaling_is_inverse_sqrt_d(rng):
     W_Q, W_K = rng.normal(size=(d, 8)), rng.normal(size=(d, 8))
     X, Y = rng.normal(size=(3, 8)), rng.normal(size=(2, 8))
     kern = rkbs.EDPKernel(W_Q, W_K)
-    # q·k = <W_Q x, W_K y>/sqrt(d) (MATH.md §1); round-off ~ d·eps·|Wx||Wy| << 1e-12.
+    # q·k = <W_Q x, W_K y>/sqrt(d) (theory §1); round-off ~ d·eps·|Wx||Wy| << 1e-12.
     np.testing.assert_allclose(kern.log(X, Y), (X @ W_Q.T) @ (Y @ W_K.T).T / math.sqrt(d),
                                rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(rkbs.EDPKernel(W_Q, W_K, scale=0.5).log(X, Y),

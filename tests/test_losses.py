@@ -1,4 +1,4 @@
-"""The binary-machine losses (MATH.md §3) against references computed another way:
+"""The binary-machine losses (theory §3) against references computed another way:
 scipy's logsumexp/softmax/logaddexp, central finite differences, and cvxpy's own
 evaluation of the DCP expressions."""
 

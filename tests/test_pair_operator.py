@@ -1,4 +1,4 @@
-"""Pair-operator model h_A(x, y) = <Φ_X(x), A Φ_Y(y)> (MATH.md §3–§4, issue 4 item 2)."""
+"""Pair-operator model h_A(x, y) = <Φ_X(x), A Φ_Y(y)> (theory §3–§4, issue 4 item 2)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def softmax_rows(H):
 
 def attention_problem(rng, m=10, n=9, d=3, S=None):
     """Attention-like targets: P = row-softmax of an EDP kernel with random W_Q ≠ W_K
-    (MATH.md §1); points X (m, d), Y (n, d), optionally S maps."""
+    (theory §1); points X (m, d), Y (n, d), optionally S maps."""
     WQ, WK = rng.normal(size=(d, d)), rng.normal(size=(d, d))
     k = get_kernel("edp", W_Q=WQ, W_K=WK)
     shape = (m, d) if S is None else (S, m, d)
@@ -54,7 +54,7 @@ def taylor():
 # ------------------------------------------------------------ representer identity
 @pytest.mark.parametrize("loss", ["softmax", "squared", "logistic"])
 def test_frobenius_closed_form_equals_solver(rng, loss):
-    """A* = Φ_Xᵀ C Φ_Y with C = −G/(2λ) (MATH.md §4), to the solver's own accuracy."""
+    """A* = Φ_Xᵀ C Φ_Y with C = −G/(2λ) (theory §4), to the solver's own accuracy."""
     X, Y, P = attention_problem(rng)
     Z = targets_for(loss, P, rng)
     lam = 1e-2
@@ -213,7 +213,7 @@ def test_objective_matches_numpy_definition(rng):
 # ------------------------------------------------------------- planted low rank
 def planted_problem(rng, d=6, m=40, n=40, rank=2):
     """Squared loss on Z = Φ_X A0 Φ_Yᵀ, linear features, A0 of rank 2 (a bilinear
-    attention logit x W_Qᵀ W_K y / √d with W of 2 rows, MATH.md §3)."""
+    attention logit x W_Qᵀ W_K y / √d with W of 2 rows, theory §3)."""
     X, Y = rng.normal(size=(m, d)), rng.normal(size=(n, d))
     A0 = rng.normal(size=(d, rank)) @ rng.normal(size=(rank, d))
     f = LinearFeatures()

@@ -16,7 +16,7 @@ from rkbs.verify import CheckResult  # noqa: E402
 
 
 def test_claims_discovered():
-    # one module per claim topic of the paper (MATH.md top list); 5 is universal approx.
+    # one module per claim topic of the paper (the claims list of the theory page); 5 is universal approx.
     assert "claim_5_universal_approximation" in proofs_numeric.CLAIMS
     assert len(proofs_numeric.CLAIMS) >= 5
 

@@ -1,4 +1,4 @@
-"""ℓ^p duality maps (property tests) and the RKBS pair over exact feature maps (MATH.md §2)."""
+"""ℓ^p duality maps (property tests) and the RKBS pair over exact feature maps (theory §2)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ def test_taylor_features_proof_and_code(d, N, rng):
     der = symbolic.taylor_features(d, N)
     assert der.proved and der.difference == 0
     assert der.n_features == math.comb(d + N, N)
-    # coefficients derived from the expansion are 1/√α! (MATH.md §2)
+    # coefficients derived from the expansion are 1/√α! (theory §2)
     for a, c in zip(der.exponents, der.coefficients):
         assert sp.simplify(c - 1 / sp.sqrt(math.prod(math.factorial(int(t)) for t in a))) == 0
     feats = rkbs.TaylorFeatures(rkbs.EDPKernel(scale=None), degree=N).fit(dim=d)

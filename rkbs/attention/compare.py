@@ -1,4 +1,4 @@
-r"""Trained attention heads versus binary kernel machines (MATH.md §3–4).
+r"""Trained attention heads versus binary kernel machines (theory §3–4).
 
 A head's attention map :math:`P_{ij} = \operatorname{softmax}_j(\langle W_Q t_i, W_K
 s_j\rangle/\sqrt d)` is the row-softmax of a bilinear form of the states. The

@@ -1,4 +1,4 @@
-r"""The kernel-variant experiment of MATH.md §6: does infinite dimensionality matter?
+r"""The kernel-variant experiment of theory §6: does infinite dimensionality matter?
 
 The same encoder–decoder is trained on number words (a) and associative recall (b) with
 every attention kernel in :data:`KERNEL_VARIANTS`: the infinite-dimensional EDP, RBF and
@@ -227,7 +227,7 @@ def _family_order(kernel: str, prefix: str):
 
 def kernel_variant_stats(results: dict, task: str = "recall", metric: str = "exact_match",
                          *, n_resamples: int = 9999, seed=0) -> dict:
-    r"""Significance of the kernel effects MATH.md §6 asks about, from the per-seed runs.
+    r"""Significance of the kernel effects theory §6 asks about, from the per-seed runs.
 
     * ``trend_taylor`` / ``trend_prf``: Spearman's ρ between the Taylor degree N (the
       random-feature dimension D) and ``metric`` over all runs of that family, with a

@@ -1,7 +1,7 @@
 r"""Kernelized attention: exact (quadratic) and feature-map (linear-time) paths.
 
 Attention with a non-negative binary kernel κ (Wright & Gonzalez 2021, eq. (9)–(10);
-MATH.md §6) is
+theory §6) is
 
 .. math::
 

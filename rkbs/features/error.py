@@ -23,14 +23,14 @@ e^{\lVert z\rVert^2/2}`, :math:`\mathbb E\cos(\omega\cdot z) = e^{-\lVert z\rVer
 * positive: one projection gives :math:`Z = e^{\omega\cdot(q+k) - (\lVert q\rVert^2 +
   \lVert k\rVert^2)/2}`, :math:`\mathbb E Z^2 = e^{2 s_+ - \lVert q\rVert^2 -
   \lVert k\rVert^2} = e^{s_+}\kappa^2`, so :math:`\mathrm{Var} Z = \kappa^2(e^{s_+} - 1)`
-  (Choromanski et al. 2021, Lemma 2; MATH.md §2 agrees).
+  (Choromanski et al. 2021, Lemma 2; theory §2 agrees).
 * hyperbolic: :math:`Z = e^{-(\lVert q\rVert^2 + \lVert k\rVert^2)/2}\cosh(\omega\cdot(q+k))`,
   :math:`\mathrm{Var}\cosh(\omega\cdot z) = (1 + e^{2\lVert z\rVert^2})/2 -
   e^{\lVert z\rVert^2} = (e^{\lVert z\rVert^2} - 1)^2/2`; averaged over D/2 projections:
   the table (= Performer's :math:`\tfrac12(1 - e^{-s_+})\,\mathrm{MSE}^+` per projection).
 * trigonometric: :math:`Z = e^{(\lVert q\rVert^2 + \lVert k\rVert^2)/2}\cos(\omega\cdot(q-k))`,
   :math:`\mathrm{Var}\cos(\omega\cdot z) = (1 - e^{-\lVert z\rVert^2})^2/2`; averaged over
-  D/2 projections. MATH.md's :math:`\frac{1}{2D}` is the same formula with D counting
+  D/2 projections. The often-quoted :math:`\frac{1}{2D}` is the same formula with D counting
   projections (Performer's m) rather than output features.
 * RFF (Sutherland & Schneider 2015, §2): for :math:`\Delta = q - k` and the RBF
   :math:`k(\Delta) = e^{-\lVert\Delta\rVert^2/(2\sigma^2)}`, :math:`k(2\Delta) = k(\Delta)^4`.

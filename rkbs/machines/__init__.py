@@ -1,4 +1,4 @@
-"""Regularized binary kernel machines over RKBS pairs (MATH.md §3)."""
+"""Regularized binary kernel machines over RKBS pairs (theory §3)."""
 
 from rkbs.machines.binary import BinaryKernelMachine
 from rkbs.machines.closed_form import additive_ridge, kernel_ridge_coefficients, one_sided_ridge

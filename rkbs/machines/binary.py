@@ -1,4 +1,4 @@
-r"""Regularized binary kernel machines over an RKBS pair (MATH.md §3; Wright & Gonzalez 2021, §4).
+r"""Regularized binary kernel machines over an RKBS pair (theory §3; Wright & Gonzalez 2021, §4).
 
 Data :math:`x_1..x_m \in X`, :math:`y_1..y_n \in Y`, responses :math:`z_{ij}` on observed
 pairs Ω; functions :math:`f_w(x) = \langle\Phi_X(x), w\rangle \in B_X` (w ∈ ℓ^p) and
@@ -71,7 +71,7 @@ class BinaryKernelMachine(ParamsMixin):
     max_iter : int, optional
         Iteration limit handed to the solver.
     polish : bool
-        Newton steps in numpy after a cvxpy solve (SOLVERS.md: residual ≈ 1e-13).
+        Newton steps in numpy after a cvxpy solve (theory §7: residual ≈ 1e-13).
     device : str, optional
         Torch device for ``solver="torch"`` (``"cpu"``, ``"cuda"``).
     seed : int, Generator or None
@@ -94,7 +94,7 @@ class BinaryKernelMachine(ParamsMixin):
     w_ : ndarray (D,)
         Coefficients of :math:`f^*`; ``v_`` those of :math:`g^*` (None when one-sided).
     objective_ : float
-        Objective value at (w_, v_).
+        Objective value at ``(w_, v_)``.
     coef_ : ndarray (D,)
         The same as ``w_`` (the name every machine uses for its fitted coefficients).
     n_features_ : tuple
@@ -105,7 +105,7 @@ class BinaryKernelMachine(ParamsMixin):
         ``"optimal"``; anything else raises :class:`~rkbs.machines.cvx.SolverError`
         unless ``on_failure="warn"`` (then the solver's status).
     residual_ : float
-        Relative first-order residual (SOLVERS.md) at (w_, v_) — the solver's accuracy
+        Relative first-order residual (theory §7) at ``(w_, v_)`` — the solver's accuracy
         the certificates of :mod:`rkbs.verify` derive their tolerances from.
     residuals_ : dict
         Per side (``"x"``, ``"y"``) and ``"joint"``.

@@ -1,4 +1,4 @@
-r"""Closed forms for p = 2, squared loss, R(t) = t² (linear algebra only; MATH.md §3–§4).
+r"""Closed forms for p = 2, squared loss, R(t) = t² (linear algebra only; theory §3–§4).
 
 An independent cross-check of the cvxpy and Newton solvers.
 

@@ -1,6 +1,6 @@
 r"""cvxpy formulations of binary kernel machines (DCP; Clarabel by default, SCS selectable).
 
-The problem of MATH.md §3 in the coefficient vectors (w, v):
+The problem of theory §3 in the coefficient vectors (w, v):
 
 .. math::
 
@@ -9,7 +9,7 @@ The problem of MATH.md §3 in the coefficient vectors (w, v):
 
 with the loss of :func:`rkbs.machines.losses.loss_cvxpy` and the regularizer forms of
 :meth:`rkbs.machines.regularizers.Regularizer.cvxpy` (``sum(power(abs(w), p))`` when
-R(t) = t^p, the fastest DCP form, SOLVERS.md). The product coupling is solved one block
+R(t) = t^p, the fastest DCP form, theory §7). The product coupling is solved one block
 at a time (the other side fixed: a convex problem). After every solve the status is
 checked: anything but ``"optimal"`` raises :class:`SolverError` naming the status.
 """
@@ -37,7 +37,7 @@ class SolverError(RuntimeError):
         self.status = status
 
 
-#: Tightest tolerance each cvxpy solver is given (SOLVERS.md measurements): Clarabel
+#: Tightest tolerance each cvxpy solver is given (theory §7 measurements): Clarabel
 #: reports ``optimal_inaccurate`` below ~1e-12 and 1e-10 costs only +20–30 %; SCS's
 #: default 1e-5 leaves residuals 1e-3..1e-5, 1e-8 is its measured floor (1e-9 ended
 #: ``optimal_inaccurate`` on a softmax map).

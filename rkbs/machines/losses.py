@@ -1,4 +1,4 @@
-r"""Losses of binary kernel machines, on a matrix of scores :math:`A_{ij}` (MATH.md §3).
+r"""Losses of binary kernel machines, on a matrix of scores :math:`A_{ij}` (theory §3).
 
 Each loss is a sum over the observed pairs :math:`(i, j) \in \Omega` (a boolean mask,
 all pairs by default):

@@ -5,14 +5,14 @@ Runs on numpy arrays (the polish after cvxpy) and on torch tensors on CPU or CUD
 
 **The change of variables.** For an exponent r < 2 the Hessian of :math:`|c|^r` is
 :math:`r(r-1)|c|^{r-2}`, unbounded at 0, and Newton's method stalls near small
-coordinates (SOLVERS.md). On such a side the solver optimizes in the dual
+coordinates (theory §7). On such a side the solver optimizes in the dual
 coordinates :math:`u = J`-like variables
 
 .. math:: c = \psi(u) = \operatorname{sign}(u)\,|u|^{e}, \qquad e = \frac{1}{r-1} = r^* - 1 > 1,
 
 so that :math:`|c|^r = |u|^{r^*}` with :math:`r^* > 2` (a :math:`C^2` function), and at the
 optimum :math:`u \propto \iota(c) = \Phi^\top\xi` — the representer coefficients of
-MATH.md §4 are the natural variables. Sides with r ≥ 2 keep c = u.
+theory §4 are the natural variables. Sides with r ≥ 2 keep c = u.
 
 **The step.** The Hessian in u is
 :math:`J\Psi^\top H_s \Psi J + \operatorname{diag}(d) + \sum_{\text{sides}} \gamma\, (J\iota)(J\iota)^\top`
@@ -84,7 +84,7 @@ def newton_solve(prob: BinaryProblem, w, v=None, *, blocks=None, tol: float = 1e
                  max_iter: int = 100) -> NewtonResult:
     r"""Minimize F over the coefficient ``blocks`` (default: all sides) from (w, v).
 
-    Stops when the relative first-order residual ρ (SOLVERS.md) over the blocks is
+    Stops when the relative first-order residual ρ (theory §7) over the blocks is
     ≤ ``tol``, when ``max_iter`` steps are done (status ``"max_iter"``) or when the
     line search finds no decrease (status ``"stalled"``: round-off reached).
 

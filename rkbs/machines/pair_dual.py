@@ -1,6 +1,6 @@
 r"""The pair-operator machine in representer coordinates: any feature dimension, even ∞.
 
-With the Frobenius regularizer the pair-operator problem (MATH.md §3, §4)
+With the Frobenius regularizer the pair-operator problem (theory §3, §4)
 
 .. math::
 

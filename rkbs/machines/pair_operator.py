@@ -1,6 +1,6 @@
 r"""The pair-operator model: kernel learning with a bilinear operator between feature spaces.
 
-MATH.md §3 (pair-operator model) and §4 (its representer form). With a feature pair
+theory §3 (pair-operator model) and §4 (its representer form). With a feature pair
 :math:`(\Phi_X, \Phi_Y)` the model scores a pair by
 
 .. math:: h_A(x, y) = \langle \Phi_X(x), A\, \Phi_Y(y)\rangle, \qquad A \in \mathbb{R}^{D_x\times D_y},

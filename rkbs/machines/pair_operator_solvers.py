@@ -1,6 +1,6 @@
 r"""Solvers for the pair-operator model :math:`h_A(x, y) = \langle\Phi_X(x), A\,\Phi_Y(y)\rangle`.
 
-The problem (MATH.md §3, "pair-operator model") over S maps s = 1..S is
+The problem (theory §3, the pair-operator model) over S maps s = 1..S is
 
 .. math::
 
@@ -24,14 +24,14 @@ Three routes, all returning the same :class:`PairSolution`:
   gradient-based adaptive restart of O'Donoghue & Candès, 2015) with singular-value
   soft-thresholding, step 1/L from a global curvature bound.
 * :func:`solve_cvxpy` (all three): a DCP formulation (``sum(power(abs(A), p))`` for ℓ^p,
-  the fastest form measured in SOLVERS.md; ``normNuc`` for the nuclear norm), solved by
+  the fastest form measured in theory §7; ``normNuc`` for the nuclear norm), solved by
   Clarabel or SCS with tightened tolerances; any status but ``optimal`` raises
   :class:`SolverError` naming it.
 
 Residuals (the optimality measure reported as ``residual``):
 
 * smooth R: :math:`\lVert\nabla L + \lambda\nabla R\rVert_F /
-  (\lVert\nabla L\rVert_F + \lVert\lambda\nabla R\rVert_F)` (SOLVERS.md definition);
+  (\lVert\nabla L\rVert_F + \lVert\lambda\nabla R\rVert_F)` (theory §7 definition);
 * nuclear: the same ratio with the proximal-gradient map
   :math:`(A - \operatorname{prox}_{t\lambda\lVert\cdot\rVert_*}(A - t\nabla L))/t` in the
   numerator and :math:`\lVert\nabla L\rVert_F + \lambda\lVert U_r V_r^\top\rVert_F` in the

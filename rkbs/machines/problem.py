@@ -3,7 +3,7 @@ r"""The smooth binary kernel machine problem: objective, gradients, scores Hessi
 One implementation for numpy arrays and torch tensors (any device). With feature
 matrices :math:`\Phi_X` (m, D), :math:`\Phi_Y` (n, D), coefficient vectors
 :math:`w \in \ell^p`, :math:`v \in \ell^{q^*}` and scores
-:math:`a = \Phi_X w` (m,), :math:`b = \Phi_Y v` (n,) (MATH.md §3):
+:math:`a = \Phi_X w` (m,), :math:`b = \Phi_Y v` (n,) (theory §3):
 
 .. math::
 
@@ -15,7 +15,7 @@ The loss sees f only through a and g only through b, so
 :math:`\nabla_w L = \Phi_X^\top \partial L/\partial a` with
 :math:`\partial L/\partial a = G\mathbf 1` (additive) or :math:`G b` (product), G the
 score gradient of :mod:`rkbs.machines.losses`. The *relative first-order residual*
-(SOLVERS.md) is
+(theory §7) is
 
 .. math::
 

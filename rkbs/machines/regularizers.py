@@ -1,15 +1,15 @@
-r"""Regularizers :math:`\lambda R(\lVert c\rVert_r)` of binary kernel machines (MATH.md §3).
+r"""Regularizers :math:`\lambda R(\lVert c\rVert_r)` of binary kernel machines (theory §3).
 
 Every supported R is a power, :math:`R(t) = t^{\rho}` with :math:`\rho \ge 1`:
 
-* ``"square"``: :math:`R(t) = t^2` (the default of MATH.md §3);
+* ``"square"``: :math:`R(t) = t^2` (the default of theory §3);
 * ``("power", rho)``: :math:`R(t) = t^{\rho}`, :math:`\rho \ge 1`;
 * ``"norm"``: :math:`R(t) = t` (not strictly convex: a counter-example setting);
 * ``"power"`` (string): :math:`R(t) = t^{r}` with r the side's own exponent, i.e.
   :math:`\lambda_X \sum_i |w_i|^p + \lambda_Y \sum_j |v_j|^{q^*}` — separable, the fastest
-  cvxpy form (``sum(power(abs(w), p))``, SOLVERS.md).
+  cvxpy form (``sum(power(abs(w), p))``, theory §7).
 
-Derivatives used by the first-order conditions (MATH.md §4):
+Derivatives used by the first-order conditions (theory §4):
 :math:`R'(t) = \rho t^{\rho-1}`, :math:`R''(t) = \rho(\rho-1)t^{\rho-2}`.
 """
 
@@ -66,7 +66,7 @@ class Regularizer:
     def cvxpy(self, c, r: float):
         r"""DCP cvxpy expression of :math:`R(\lVert c\rVert_r)` for a cvxpy variable ``c``.
 
-        ρ = r uses ``sum(power(abs(c), r))`` (SOLVERS.md: fastest, tightest); ρ = 1 uses
+        ρ = r uses ``sum(power(abs(c), r))`` (theory §7: fastest, tightest); ρ = 1 uses
         ``pnorm(c, r)``; otherwise ``power(pnorm(c, r), ρ)``.
         """
         import cvxpy as cp

@@ -1,4 +1,4 @@
-"""Verdicts and certificates: the numbers behind every claim check (MATH.md §4)."""
+"""Verdicts and certificates: the numbers behind every claim check (theory §4)."""
 
 from rkbs.verify.certificates import (
     Certificate,

@@ -1,4 +1,4 @@
-r"""Representer-theorem certificates for fitted binary kernel machines (MATH.md §4).
+r"""Representer-theorem certificates for fitted binary kernel machines (theory §4).
 
 For a smooth pair (1 < p < ∞) every minimizer satisfies, on the X side,
 
@@ -19,7 +19,7 @@ certificate measures, per side:
    closed form and use their own feature kernel, said in the row's note);
 4. **reconstruction**: :math:`w = \lVert w\rVert_p\operatorname{sign}(\theta)|\theta|^{q^*-1}`,
    :math:`\theta = \Phi_X^\top\xi`, predicts f at held-out x;
-5. **KKT**: the relative first-order residual (SOLVERS.md) recomputed at the point.
+5. **KKT**: the relative first-order residual (theory §7) recomputed at the point.
 
 **Tolerances** follow from the solver's reported accuracy ρ (``machine.residuals_``):
 with :math:`e = \iota - \Phi^\top\xi = \nabla_w F/(\lambda R')`, the definition of ρ

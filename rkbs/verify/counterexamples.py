@@ -1,4 +1,4 @@
-r"""p = 1, where the representer theorem's hypotheses fail (MATH.md §4).
+r"""p = 1, where the representer theorem's hypotheses fail (theory §4).
 
 ℓ^1 is neither strictly convex nor smooth. With the exact duplicated pair
 :math:`\tilde\Phi = [\Phi, \Phi]/\sqrt2` (which reproduces the same kernel,
@@ -79,7 +79,7 @@ def p1_counterexample(features: FeaturePair, X, Z, *, lam: float = 0.1,
     lam : float
         λ of R(t) = t (the ℓ^1 norm itself).
     zero_threshold : float
-        |w_i| ≤ threshold·max|w| counts as 0 in the subgradient test. An interior-point
+        :math:`|w_i| \le \text{threshold} \cdot \max |w|` counts as 0 in the subgradient test. An interior-point
         solution has no exact zeros: at gap 1e-8 the off-support entries sit at 1e-9 to
         1e-5 relative (measured), the support entries above 1e-2 relative.
 

@@ -30,7 +30,7 @@ class CheckResult:
     Attributes
     ----------
     claim : str
-        Which claim of the paper (MATH.md top list) the row supports.
+        Which claim of the paper (the claims list of the theory page) the row supports.
     setting : str
         The configuration (kernel, p, loss, sizes...).
     measured : float

@@ -21,19 +21,14 @@ top-1 agreement of the row argmaxes, and the correlation of row-centred logits.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 
 import numpy as np
 
 from rkbs._checks import check_random_state
-from rkbs.features import (
-    FeaturePair,
-    LinearFeatures,
-    PolynomialFeatures,
-    PositiveRandomFeatures,
-    TaylorFeatures,
-)
-from rkbs.kernels import EDPKernel, LinearKernel, PolynomialKernel
+from rkbs.features import FeaturePair, LinearFeatures, build_attention_kernel
+from rkbs.kernels import LinearKernel
 
 __all__ = [
     "head_maps",
@@ -62,6 +57,11 @@ def head_maps(records, kind: str, layer: int, head: int):
     X : ndarray (S, m, D), Y : ndarray (S, n, D), P : ndarray (S, m, n), logits : (S, m, n)
         Query states, key states, attention maps (padding removed) and the head's own
         bilinear logits; plus the head's ``(W_Q, W_K)``.
+
+    Warns
+    -----
+    UserWarning
+        When sequences of other shapes were dropped (how many, of which shapes).
     """
     seqs, maps = [], None
     for rec in records:
@@ -75,8 +75,17 @@ def head_maps(records, kind: str, layer: int, head: int):
             seqs.append((t, s, P, L[b][np.ix_(qm, km)]))
     if not seqs:
         raise ValueError(f"no records for head ({kind!r}, layer {layer}, head {head})")
-    shape = Counter(P.shape for _, _, P, _ in seqs).most_common(1)[0][0]
+    counts = Counter(P.shape for _, _, P, _ in seqs)
+    shape = counts.most_common(1)[0][0]
     keep = [q for q in seqs if q[2].shape == shape]
+    if len(keep) < len(seqs):
+        others = ", ".join(f"{c} of shape {sh}" for sh, c in counts.most_common() if sh != shape)
+        warnings.warn(
+            f"head_maps kept {len(keep)} of {len(seqs)} sequences, those whose map has the most "
+            f"common (queries, keys) shape {shape}, and dropped {len(seqs) - len(keep)} "
+            f"({others}): the maps are stacked into one array, so they must share a shape; "
+            "pass batches of one length to keep every sequence",
+            UserWarning, stacklevel=2)
     X, Y, P, H = (np.stack([q[i] for q in keep]) for i in range(4))
     return X, Y, P, H, maps
 
@@ -112,29 +121,28 @@ def comparison_features(dim: int, *, taylor_degrees=(1, 2), prf_dims=(16, 64, 25
     ``linear``: identity features (the head's own function class, h = tᵀ A s).
     ``poly<m>``: exact features of :math:`(u + 1)^m`. ``taylor<N>``: Taylor features of
     :math:`\\exp(t\\cdot s/\\sqrt{dim})` up to degree N, or with ``implicit_taylor`` the
-    truncated series as a kernel (:class:`~rkbs.attention.kernel_attention.TruncatedEDPKernel`,
+    truncated series as a kernel (:class:`~rkbs.kernels.TruncatedEDPKernel`,
     no features formed: for the dual solver, where degree 4 of 32-dim states would need
     58,905 features a side). ``prf<D>``: positive random features of the same EDP kernel.
     ``edp`` (with ``exact_edp``): the EDP kernel itself, infinite-dimensional, for the
     dual solver. The EDP-based pairs use the attention scale :math:`dim^{-1/4}` per side
     so that :math:`|t\\cdot s|/\\sqrt{dim}` is O(1) on LayerNorm states.
     """
-    from rkbs.attention.kernel_attention import TruncatedEDPKernel
-
     rng = check_random_state(seed)
+
+    def build(name, **kw):  # the attention registry, on raw states with the attention scale
+        return build_attention_kernel(name, dim, scale="attention", attention=False, **kw)
+
     out = {"linear": LinearFeatures(LinearKernel(scale=None, dim=dim))}
     if poly_degree:
-        out[f"poly{poly_degree}"] = PolynomialFeatures(
-            PolynomialKernel(degree=poly_degree, c=1.0, scale="attention", dim=dim))
+        out[f"poly{poly_degree}"] = build(f"poly{poly_degree}").features
     for N in taylor_degrees:
-        out[f"taylor{N}"] = (TruncatedEDPKernel(dim=dim, degree=N) if implicit_taylor
-                             else TaylorFeatures(EDPKernel(dim=dim), degree=N))
+        taylor = build(f"taylor{N}")
+        out[f"taylor{N}"] = taylor.kernel if implicit_taylor else taylor.features
     if exact_edp:
-        out["edp"] = EDPKernel(dim=dim)
+        out["edp"] = build("edp").kernel
     for D in prf_dims:
-        pair = PositiveRandomFeatures(EDPKernel(dim=dim), D, seed=rng)
-        pair.fit(dim=dim)
-        out[f"prf{D}"] = pair
+        out[f"prf{D}"] = build(f"prf{D}", seed=rng).features
     return out
 
 

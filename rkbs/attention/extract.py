@@ -10,8 +10,13 @@ EDP kernel the map is reproduced by the theory-side kernel,
     P_{ij} = \frac{\kappa(t_i, s_j)}{\sum_{j'} \kappa(t_i, s_{j'})},\qquad
     \kappa = \texttt{EDPKernel(W\_Q, W\_K)}\ \ (\text{scale } d^{-1/4} \text{ per side}),
 
-which :meth:`HeadRecord.kernel` returns, so trained heads can be studied with
-:mod:`rkbs.kernels`, :mod:`rkbs.features` and :mod:`rkbs.machines`.
+and for every attention kernel :meth:`HeadRecord.kernel` returns the head's own kernel
+(the model's :class:`~rkbs.attention.kernel_attention.AttentionSpec`, with the head's
+maps: a poly2 head gives the polynomial kernel, a DPFP head the DPFP kernel) and
+:meth:`HeadRecord.features` its own feature pair (for random features, the model's own
+draws), so trained heads can be studied with :mod:`rkbs.kernels`, :mod:`rkbs.features`
+and :mod:`rkbs.machines`. A head whose kernel has no closed form (``prf<D>``) makes
+``kernel()`` raise instead of answering with another kernel.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rkbs.kernels import BinaryKernel, get_kernel
+from rkbs.attention.kernel_attention import AttentionSpec, make_attention
+from rkbs.features import FeaturePair, RandomFeaturePair, build_attention_kernel
+from rkbs.kernels import KERNELS, BinaryKernel, get_kernel, with_maps
 
 __all__ = ["HeadRecord", "extract_attention"]
 
@@ -49,6 +56,9 @@ class HeadRecord:
     causal : bool
     kernel_name : str
         The model's attention kernel name.
+    spec : AttentionSpec or None
+        The module's attention kernel (its kernel and/or features, random draws
+        included); rebuilt from ``kernel_name`` when None.
     """
 
     kind: str
@@ -63,21 +73,80 @@ class HeadRecord:
     key_mask: np.ndarray
     causal: bool
     kernel_name: str
+    spec: AttentionSpec | None = None
 
     @property
     def head_dim(self) -> int:
         return self.W_Q.shape[0]
 
-    def kernel(self, name: str | None = None, **params) -> BinaryKernel:
-        """The head's binary kernel on raw states: ``get_kernel(name, W_Q=W_Q, W_K=W_K)``.
+    def _spec(self) -> AttentionSpec:
+        if self.spec is not None:
+            return self.spec
+        return make_attention(self.kernel_name, self.head_dim)  # deterministic parts only
 
-        ``name`` defaults to the model's kernel when it is one of :mod:`rkbs.kernels`
-        (``edp`` otherwise); the scale is the attention scale :math:`d^{-1/4}` per side,
-        as in the model.
+    def kernel(self, name: str | None = None, **params) -> BinaryKernel:
+        r"""The head's binary kernel on raw states, :math:`\kappa(t, s) = k_0(q(t), k(s))`.
+
+        With ``name=None``: the kernel the model trained with, from its
+        :class:`~rkbs.attention.kernel_attention.AttentionSpec` (same class and parameters,
+        e.g. σ of ``rbf``, the degree of ``poly<m>`` or ``taylor<N>``, ν of ``dpfp<nu>``)
+        with the head's maps :math:`W_Q, W_K` and the attention scale :math:`d^{-1/4}`
+        per side, as in the model. With a ``name``: that kernel of
+        :mod:`rkbs.kernels` on the head's maps (e.g. ``"edp"`` to study any head through
+        the softmax kernel), ``params`` passed on.
+
+        Raises
+        ------
+        ValueError
+            When the head's kernel has no closed form (``prf<D>``: its weights are a
+            random-feature Gram, see :meth:`features`), or for an unknown ``name``.
         """
-        if name is None:
-            name = self.kernel_name if self.kernel_name in ("edp", "softmax", "rbf") else "edp"
-        return get_kernel(name, W_Q=self.W_Q, W_K=self.W_K, **params)
+        if name is not None:
+            key = str(name).lower().replace("-", "_")
+            if key not in KERNELS:  # an attention name such as "taylor4": its kernel
+                if params:
+                    raise ValueError(f"parameters {sorted(params)} cannot be combined with the "
+                                     f"attention kernel name {name!r}")
+                kern = build_attention_kernel(name, self.head_dim, W_Q=self.W_Q, W_K=self.W_K,
+                                              scale="attention", attention=False).kernel
+                if kern is None:
+                    raise ValueError(f"attention kernel {name!r} has no closed-form kernel")
+                return kern
+            return get_kernel(key, W_Q=self.W_Q, W_K=self.W_K, **params)
+        if params:
+            raise ValueError("parameters need a kernel name: the head's own kernel has its "
+                             f"model's parameters, got {sorted(params)}")
+        spec = self._spec()
+        if spec.kernel is None:
+            raise ValueError(
+                f"the head's attention kernel {self.kernel_name!r} has no closed form: its "
+                "weights are the Gram of its random features (an estimate of "
+                f"{spec.features.kernel.name}); use HeadRecord.features() for the head's own "
+                f"draws, or kernel({spec.features.kernel.name!r}) for the kernel they estimate"
+            )
+        return with_maps(spec.kernel, self.W_Q, self.W_K)
+
+    def features(self) -> FeaturePair:
+        r"""The head's feature pair on raw states: :math:`\varphi(W_Q t / d^{1/4})`, ... .
+
+        The model's own pair (same coordinate maps; for random features the same draws)
+        behind the head's maps and the attention scale, so ``features().gram(t, s)``
+        gives the head's unnormalized weights.
+
+        Raises
+        ------
+        ValueError
+            When the head's kernel has no finite feature pair (``edp``, ``rbf``, ...).
+        """
+        spec = self._spec()
+        if spec.features is None:
+            raise ValueError(f"the head's attention kernel {self.kernel_name!r} has no finite "
+                             "feature pair (infinite-dimensional); use HeadRecord.kernel()")
+        if self.spec is None and isinstance(spec.features, RandomFeaturePair):
+            raise ValueError(f"this record of a {self.kernel_name!r} head carries no spec, so "
+                             "the model's random draws are unknown: extract it with "
+                             "extract_attention, which records them")
+        return _HeadFeatures(spec.features, with_maps(spec.features.kernel, self.W_Q, self.W_K))
 
     def logits(self) -> np.ndarray:
         r"""Bilinear logits :math:`\langle W_Q t_i, W_K s_j\rangle/\sqrt d`, (B, T, S)."""
@@ -131,5 +200,34 @@ def extract_attention(model, src, tgt_in) -> list[HeadRecord]:
             out.append(HeadRecord(
                 kind=kind, layer=layer, head=h, weights=W[:, h], t=to_np(rec["t"]),
                 s=to_np(rec["s"]), W_Q=to_np(Wq), W_K=to_np(Wk), query_mask=qmask,
-                key_mask=kmask, causal=rec["causal"], kernel_name=model.cfg.kernel))
+                key_mask=kmask, causal=rec["causal"], kernel_name=model.cfg.kernel,
+                spec=mod.spec))
     return out
+
+
+class _HeadFeatures(FeaturePair):
+    """A fitted attention pair behind a head's maps: ``map_q``/``map_k`` are the pair's own.
+
+    ``kernel`` is the pair's kernel with the head's maps and scale (see
+    :meth:`HeadRecord.features`); nothing is redrawn.
+    """
+
+    auto_fit = True
+
+    def __init__(self, pair: FeaturePair, kernel: BinaryKernel):
+        super().__init__(kernel)
+        self.pair = pair
+        self.exact = pair.exact
+        nonneg = getattr(pair, "nonnegative_features", None)
+        if nonneg is not None:
+            self.nonnegative_features = nonneg
+
+    def _fit_dim(self, d):
+        self.pair._ensure_fitted(d)
+        self.n_features_ = self.pair.n_features_
+
+    def map_q(self, Q):
+        return self.pair.map_q(Q)
+
+    def map_k(self, K):
+        return self.pair.map_k(K)

@@ -28,28 +28,36 @@ Both functions act on **already projected and scaled** queries and keys,
 ``q = W_Q t / d^{1/4}``, ``k = W_K s / d^{1/4}`` of shape ``(B, H, L, d)``: the kernels
 and feature pairs they use must therefore have identity maps and ``scale=None``
 (:func:`make_attention` builds them that way).
+
+The attention kernels themselves are :mod:`rkbs.kernels` / :mod:`rkbs.features`
+objects, parsed by name in :mod:`rkbs.features.registry`; ``EluKernel``,
+``EluFeatures``, ``TruncatedEDPKernel``, ``DPFPKernel`` and ``DPFPFeatures`` are
+re-exported here for the old import paths.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import torch
 
-from rkbs._checks import check_int
 from rkbs.features import (
+    DPFPFeatures,
+    EluFeatures,
     FeaturePair,
     PolynomialFeatures,
     PositiveRandomFeatures,
     RandomFeaturePair,
     TaylorFeatures,
 )
-from rkbs.kernels import BinaryKernel, get_kernel
+from rkbs.features.registry import attention_kernel_names, build_attention_kernel
+from rkbs.kernels import BinaryKernel, DPFPKernel, EluKernel, TruncatedEDPKernel
 
 __all__ = [
     "AttentionSpec",
+    "DPFPFeatures",
+    "DPFPKernel",
     "EluFeatures",
     "TruncatedEDPKernel",
     "EluKernel",
@@ -59,105 +67,6 @@ __all__ = [
     "kernel_attention",
     "make_attention",
 ]
-
-
-# ---------------------------------------------------------------------- elu + 1
-def _elu1(u):
-    return torch.nn.functional.elu(u) + 1.0
-
-
-class EluKernel(BinaryKernel):
-    r"""The kernel of linear attention (Katharopoulos et al. 2020):
-    :math:`\kappa(q, k) = \langle \operatorname{elu}(q) + 1, \operatorname{elu}(k) + 1\rangle`.
-
-    Finite-dimensional (D = d) and strictly positive, so it can serve as attention
-    weights. Not a kernel of MATH.md §1: it lives here, beside the attention that uses it.
-    Torch tensors only (``elu``).
-    """
-
-    name = "elu"
-
-    def from_qk(self, Q, K):
-        return _elu1(Q) @ _elu1(K).transpose(-1, -2)
-
-    def log_from_qk(self, Q, K):
-        return torch.log(self.from_qk(Q, K))
-
-    @property
-    def nonnegative(self) -> bool:
-        return True
-
-    @property
-    def positive_definite(self) -> bool:
-        return self.tied
-
-    def feature_dimension(self, d: int):
-        return d
-
-
-class EluFeatures(FeaturePair):
-    r"""Feature pair :math:`\varphi(u) = \operatorname{elu}(u) + 1` of :class:`EluKernel`.
-
-    .. math:: \kappa(q, k) = \varphi(q)^\top \varphi(k), \qquad D = d.
-    """
-
-    exact = True
-    auto_fit = True
-
-    def __init__(self, kernel: EluKernel | None = None):
-        super().__init__(EluKernel(scale=None) if kernel is None else kernel)
-
-    def _fit_dim(self, d):
-        self.n_features_ = d
-
-    def map_q(self, Q):
-        return _elu1(Q)
-
-    map_k = map_q
-
-
-class TruncatedEDPKernel(BinaryKernel):
-    r"""The Taylor truncation of EDP as a kernel: :math:`\kappa_N(q, k) = \sum_{n\le N} u^n/n!`.
-
-    :math:`u = q\cdot k`, evaluated by Horner's rule; equal to the feature Gram matrix of
-    :class:`rkbs.features.TaylorFeatures` (degree N) with :math:`\binom{d+N}{N}` features,
-    which the quadratic attention path needs without forming the features (cheaper for
-    short sequences; the tests hold the two paths to 1e-10). Positive for even N (every
-    even Taylor polynomial of exp is), so usable as attention weights; odd N is not.
-    """
-
-    name = "taylor_edp"
-
-    def __init__(self, W_Q=None, W_K=None, *, degree: int = 2, scale="attention", dim=None):
-        super().__init__(W_Q, W_K, scale=scale, dim=dim)
-        self.degree = check_int(degree, "degree", minimum=0)
-
-    def _params(self):
-        return {"degree": self.degree}
-
-    def from_qk(self, Q, K):
-        U = Q @ K.transpose(-1, -2)
-        out = torch.full_like(U, 1.0 / math.factorial(self.degree))
-        for n in range(self.degree - 1, -1, -1):
-            out = out * U + 1.0 / math.factorial(n)
-        return out
-
-    def log_from_qk(self, Q, K):
-        if not self.nonnegative:
-            raise ValueError(f"the Taylor truncation of odd degree {self.degree} takes negative "
-                             "values: its log (and its use as attention weights) is undefined")
-        return torch.log(self.from_qk(Q, K))
-
-    @property
-    def nonnegative(self) -> bool:
-        return self.degree % 2 == 0
-
-    @property
-    def positive_definite(self) -> bool:
-        return self.tied  # a non-negative combination of PSD kernels (q·k)^n when tied
-
-    def feature_dimension(self, d: int):
-        return math.comb(d + self.degree, self.degree)
 
 
 # ------------------------------------------------------------------ validation
@@ -189,25 +98,31 @@ def _check_qkv(q, k, v, causal: bool):
 
 
 def _why_negative(obj) -> str | None:
-    """None when ``obj`` (kernel or feature pair) gives non-negative weights, else why not."""
-    if isinstance(obj, TaylorFeatures):
-        if obj.degree % 2:
-            return (
-                f"Taylor features of odd degree {obj.degree} give a truncated exponential "
-                "series that is negative for large negative q·k; use an even degree"
-            )
-        return None
+    """None when ``obj`` (kernel or feature pair) gives non-negative weights, else why not.
+
+    Feature pairs declare it with a ``nonnegative_features`` attribute (elu+1, DPFP);
+    Taylor, polynomial and positive random features are recognized by class.
+    """
     if isinstance(obj, FeaturePair):
-        if getattr(obj, "nonnegative_features", None) is True or isinstance(obj, EluFeatures):
+        declared = getattr(obj, "nonnegative_features", None)
+        if declared is not None:
+            return None if declared else (
+                f"{type(obj).__name__} declares feature products that can be negative")
+        if isinstance(obj, TaylorFeatures):
+            if obj.degree % 2:
+                return (
+                    f"Taylor features of odd degree {obj.degree} give a truncated exponential "
+                    "series that is negative for large negative q·k; use an even degree"
+                )
             return None
         if isinstance(obj, PolynomialFeatures):
             return _why_negative(obj.kernel)
-        name = type(obj).__name__
         if isinstance(obj, PositiveRandomFeatures):  # FAVOR+ and its hyperbolic variant
             return None
         return (
-            f"{name} can produce negative feature products (only positive random features, "
-            "even Taylor truncations, even polynomial features and elu+1 are allowed)"
+            f"{type(obj).__name__} can produce negative feature products (only positive "
+            "random features, even Taylor truncations, even polynomial features, elu+1 and "
+            "DPFP are allowed)"
         )
     if not obj.nonnegative:
         extra = ""
@@ -218,6 +133,17 @@ def _why_negative(obj) -> str | None:
             "probability vector"
         )
     return None
+
+
+def _ratio(num, den):
+    """``num / den`` with 0 where ``den == 0``.
+
+    Attention weights are non-negative, so a zero normalizer means every term of the row
+    (and so ``num``) is zero: the query attends to nothing and its output is 0. Only
+    kernels that can vanish reach this (DPFP: products of ReLUs of opposite signs);
+    0/0 would put a NaN into the forward pass and the gradient.
+    """
+    return num / torch.where(den > 0, den, torch.ones_like(den))
 
 
 # ----------------------------------------------------------------- exact path
@@ -248,7 +174,8 @@ def kernel_attention(q, k, v, kernel: BinaryKernel, *, causal: bool = False,
     out : tensor of shape (..., L, d_v)
     weights : tensor of shape (..., L, S), only with ``need_weights``
         Row-stochastic: :math:`\operatorname{softmax}_j \log\kappa(q_i, k_j)` for kernels
-        that exponentiate (log space), :math:`\kappa_{ij}/\sum_j \kappa_{ij}` otherwise.
+        that exponentiate (log space), :math:`\kappa_{ij}/\sum_j \kappa_{ij}` otherwise;
+        a row whose κ all vanish (possible for DPFP) is zero, and so is its output.
     """
     _check_qkv(q, k, v, causal)
     why = _why_negative(kernel)
@@ -273,7 +200,7 @@ def kernel_attention(q, k, v, kernel: BinaryKernel, *, causal: bool = False,
         kern = kernel.from_qk(q, k)  # (..., L, S), >= 0
         if masked is not None:
             kern = kern.masked_fill(masked, 0.0)
-        weights = kern / kern.sum(dim=-1, keepdim=True)
+        weights = _ratio(kern, kern.sum(dim=-1, keepdim=True))
     out = weights @ v
     return (out, weights) if need_weights else out
 
@@ -332,6 +259,8 @@ def feature_attention(q, k, v, features: FeaturePair, *, causal: bool = False,
     Returns
     -------
     out : tensor (..., L, d_v); weights : tensor (..., L, S) with ``need_weights``.
+        A query whose feature products with every visible key vanish (possible for DPFP,
+        whose features are sparse) gets a zero row and a zero output.
     """
     _check_qkv(q, k, v, causal)
     why = _why_negative(features)
@@ -345,7 +274,7 @@ def feature_attention(q, k, v, features: FeaturePair, *, causal: bool = False,
         z = fk.sum(dim=-2)  # (..., D)
         num = fq @ kv  # (..., L, d_v)
         den = (fq * z.unsqueeze(-2)).sum(dim=-1, keepdim=True)  # (..., L, 1)
-        out = num / den
+        out = _ratio(num, den)
     else:
         L = q.shape[-2]
         state = torch.zeros(*fk.shape[:-2], fk.shape[-1], v.shape[-1], dtype=v.dtype,
@@ -360,7 +289,7 @@ def feature_attention(q, k, v, features: FeaturePair, *, causal: bool = False,
             local = torch.tril(local)  # keys j <= i inside the block
             num = fq_c @ state + local @ v_c  # (..., c, d_v)
             den = (fq_c * zsum.unsqueeze(-2)).sum(-1, keepdim=True) + local.sum(-1, keepdim=True)
-            outs.append(num / den)
+            outs.append(_ratio(num, den))
             state = state + fk_c.transpose(-1, -2) @ v_c
             zsum = zsum + fk_c.sum(dim=-2)
         out = torch.cat(outs, dim=-2)  # (..., L, d_v)
@@ -369,7 +298,7 @@ def feature_attention(q, k, v, features: FeaturePair, *, causal: bool = False,
     w = fq @ fk.transpose(-1, -2)  # (..., L, S)
     if causal:
         w = torch.tril(w)
-    w = w / w.sum(dim=-1, keepdim=True)
+    w = _ratio(w, w.sum(dim=-1, keepdim=True))
     return out, w
 
 
@@ -410,27 +339,17 @@ class AttentionSpec:
         return self.kernel.feature_dim
 
 
-_PATTERNS = (
-    "edp", "softmax", "rbf", "exp_intersection", "intersection", "polynomial", "poly",
-    "poly<m> (m even)", "elu", "taylor<N> (N even)", "prf<D>",
-)
-
-
 def attention_names() -> list[str]:
-    """The attention kernel names :func:`make_attention` accepts (``<m>``: an integer)."""
-    return list(_PATTERNS)
+    """The attention kernel names :func:`make_attention` accepts (``<m>``: an integer).
 
-
-def _prf(head_dim: int, n_components: int, seed):
-    kern = get_kernel("edp", scale=None, dim=head_dim)
-    pair = PositiveRandomFeatures(kern, n_components, seed=seed)
-    pair.fit(dim=head_dim)
-    return pair
+    Read from the one registry, :data:`rkbs.features.ATTENTION_KERNELS`.
+    """
+    return attention_kernel_names()
 
 
 def make_attention(name: str, head_dim: int, *, seed=None, sigma: float = 1.0,
                    path: str = "auto") -> AttentionSpec:
-    """Build the attention kernel of a head by name.
+    """Build the attention kernel of a head by name (through :mod:`rkbs.features.registry`).
 
     Parameters
     ----------
@@ -439,7 +358,8 @@ def make_attention(name: str, head_dim: int, *, seed=None, sigma: float = 1.0,
         ``exp_intersection``, ``polynomial``/``poly`` (degree 2, c = 1) or ``poly<m>``,
         ``elu`` (linear attention, elu+1 features), ``taylor<N>`` (exact Taylor features of
         EDP truncated at even degree N), ``prf<D>`` (positive random features of EDP,
-        FAVOR+, D features). ``linear`` and odd degrees are rejected: they can be negative.
+        FAVOR+, D features), ``dpfp<nu>`` (DPFP features, D = 2·nu·d). ``linear`` and odd
+        degrees are rejected: they can be negative. :func:`attention_names` lists them.
     head_dim : int
         Dimension d of a head's queries and keys.
     seed : int, Generator or None
@@ -447,48 +367,37 @@ def make_attention(name: str, head_dim: int, *, seed=None, sigma: float = 1.0,
     sigma : float
         Bandwidth of ``rbf``.
     path : {"auto", "exact", "features"}
-        For kernels with both paths (``taylor<N>``, ``poly<m>``, ``elu``): ``"features"``
-        forces the linear-time feature path, ``"exact"`` the quadratic one; ``"auto"`` takes
-        the feature path for ``elu`` only (D = d is small) and the exact path otherwise.
+        For kernels with both paths (``taylor<N>``, ``poly<m>``, ``elu``, ``dpfp<nu>``):
+        ``"features"`` forces the linear-time feature path, ``"exact"`` the quadratic one;
+        ``"auto"`` takes the feature path for ``elu`` and ``dpfp`` (D is small) and the
+        exact path otherwise. A path the kernel does not have is refused.
 
     Raises
     ------
     ValueError
-        Unknown name (the message lists the valid ones), or a kernel that can be negative.
+        Unknown name (the message lists the valid ones), a kernel that can be negative,
+        or a path the kernel lacks.
     """
     if path not in ("auto", "exact", "features"):
         raise ValueError(f"path must be 'auto', 'exact' or 'features', got {path!r}")
-    key = str(name).lower().replace("-", "_")
-    m = re.fullmatch(r"(poly|polynomial|taylor|prf|favor)_?(\d+)", key)
-    if m:
-        family, num = m.group(1), int(m.group(2))
-        if family in ("poly", "polynomial"):
-            kern = get_kernel("polynomial", degree=num, scale=None, dim=head_dim)
-            spec = AttentionSpec(name, kernel=kern, features=PolynomialFeatures(kern),
-                                 path=path)
-        elif family == "taylor":
-            pair = TaylorFeatures(get_kernel("edp", scale=None, dim=head_dim), degree=num)
-            kern = TruncatedEDPKernel(degree=num, scale=None, dim=head_dim)
-            spec = AttentionSpec(name, kernel=kern, features=pair, path=path)
-        else:
-            spec = AttentionSpec(name, features=_prf(head_dim, num, seed))
-    elif key in ("edp", "softmax", "exp_intersection", "intersection", "linear"):
-        spec = AttentionSpec(name, kernel=get_kernel(key, scale=None, dim=head_dim))
-    elif key == "rbf":
-        spec = AttentionSpec(name, kernel=get_kernel("rbf", sigma=sigma, scale=None, dim=head_dim))
-    elif key in ("polynomial", "poly"):
-        return make_attention("poly2", head_dim, path=path)
-    elif key in ("elu", "elu1", "elu+1", "linear_elu"):
-        kern = EluKernel(scale=None, dim=head_dim)
-        spec = AttentionSpec(name, kernel=kern, features=EluFeatures(kern),
-                             path="exact" if path == "exact" else "features")
-    else:
-        raise ValueError(f"unknown attention kernel {name!r}; valid names: "
-                         f"{', '.join(_PATTERNS)}")
-    why = _why_negative(spec.features if spec.features is not None else spec.kernel)
+    built = build_attention_kernel(name, head_dim, seed=seed, sigma=sigma, attention=False)
+    why = _why_negative(built.features if built.features is not None else built.kernel)
     if why:
         raise ValueError(f"attention kernel {name!r} cannot serve as attention weights: {why}")
-    return spec
+    if path == "exact" and built.kernel is None:
+        raise ValueError(f"attention kernel {name!r} has no exact (quadratic) path: it is "
+                         "defined by its features only; use path='auto' or 'features'")
+    if path == "features" and built.features is None:
+        raise ValueError(f"attention kernel {name!r} has no feature path (its feature "
+                         "dimension is infinite); use path='auto' or 'exact'")
+    if path == "auto":  # the path attention() will take, written down
+        if built.kernel is None:
+            path = "features"
+        elif built.features is None:
+            path = "exact"
+        else:
+            path = built.family.path
+    return AttentionSpec(name, kernel=built.kernel, features=built.features, path=path)
 
 
 def attention(q, k, v, spec: AttentionSpec, *, causal: bool = False, key_padding_mask=None,

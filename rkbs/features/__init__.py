@@ -1,6 +1,8 @@
-"""Feature pairs (Φ_X, Φ_Y) reproducing or approximating binary kernels (MATH.md §2)."""
+"""Feature pairs (Φ_X, Φ_Y) reproducing or approximating binary kernels, and attention kernels by name."""
 
 from rkbs.features.base import FeaturePair
+from rkbs.features.dpfp import DPFPFeatures, dpfp
+from rkbs.features.elu import EluFeatures
 from rkbs.features.error import (
     ErrorCurve,
     RandomFeatureAccuracyWarning,
@@ -35,9 +37,23 @@ from rkbs.features.random import (
     gaussian_projections,
     haar_orthogonal,
 )
+from rkbs.features.registry import (
+    ATTENTION_KERNELS,
+    AttentionKernel,
+    AttentionKernelFamily,
+    attention_kernel_names,
+    build_attention_kernel,
+    parse_attention_name,
+    register_attention_kernel,
+)
 from rkbs.features.sketch import TensorSketchFeatures
 
 __all__ = [
+    "ATTENTION_KERNELS",
+    "AttentionKernel",
+    "AttentionKernelFamily",
+    "DPFPFeatures",
+    "EluFeatures",
     "ErrorCurve",
     "FeaturePair",
     "HyperbolicRandomFeatures",
@@ -52,7 +68,10 @@ __all__ = [
     "TaylorFeatures",
     "TensorSketchFeatures",
     "TrigonometricRandomFeatures",
+    "attention_kernel_names",
+    "build_attention_kernel",
     "check_usefulness",
+    "dpfp",
     "empirical_mse",
     "error_curve",
     "gaussian_projections",
@@ -65,7 +84,9 @@ __all__ = [
     "mse_positive",
     "mse_rff",
     "mse_trigonometric",
+    "parse_attention_name",
     "plot_error_curves",
     "plot_predicted_vs_measured",
     "predicted_mse",
+    "register_attention_kernel",
 ]

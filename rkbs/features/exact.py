@@ -27,6 +27,7 @@ from rkbs._checks import check_int, check_pair_arrays
 from rkbs.features.base import FeaturePair
 from rkbs.kernels.base import EDPKernel, LinearKernel, PolynomialKernel
 from rkbs.kernels.functions import dot_products
+from rkbs.kernels.taylor import truncated_exp
 
 __all__ = [
     "homogeneous_monomials",
@@ -143,10 +144,7 @@ class TaylorFeatures(FeaturePair):
         """
         X, Y = check_pair_arrays(X, Y)
         U = dot_products(self.kernel.queries(X), self.kernel.keys(Y))
-        out = U * 0.0 + 1.0 / math.factorial(self.degree)
-        for n in range(self.degree - 1, -1, -1):
-            out = out * U + 1.0 / math.factorial(n)
-        return out
+        return truncated_exp(U, self.degree)  # the one implementation of the series
 
     reproduced_kernel = truncated_kernel
 

@@ -1,4 +1,4 @@
-"""Binary kernels κ(X, Y) -> (n, m) between queries and keys (MATH.md §1)."""
+"""Binary kernels κ(X, Y) -> (n, m) between queries and keys (Wright & Gonzalez 2021, §3)."""
 
 from rkbs.kernels.base import (
     BinaryKernel,
@@ -8,6 +8,8 @@ from rkbs.kernels.base import (
     PolynomialKernel,
     RBFKernel,
 )
+from rkbs.kernels.dpfp import DPFPKernel
+from rkbs.kernels.elu import EluKernel, elu_plus_one
 from rkbs.kernels.functions import (
     dot_products,
     edp_log,
@@ -16,22 +18,29 @@ from rkbs.kernels.functions import (
     polynomial,
     rbf_log,
 )
-from rkbs.kernels.registry import KERNELS, available_kernels, get_kernel
+from rkbs.kernels.registry import KERNELS, available_kernels, get_kernel, with_maps
+from rkbs.kernels.taylor import TruncatedEDPKernel, truncated_exp
 
 __all__ = [
     "BinaryKernel",
+    "DPFPKernel",
     "EDPKernel",
+    "EluKernel",
     "ExpIntersectionKernel",
     "KERNELS",
     "LinearKernel",
     "PolynomialKernel",
     "RBFKernel",
+    "TruncatedEDPKernel",
     "available_kernels",
     "dot_products",
     "edp_log",
+    "elu_plus_one",
     "get_kernel",
     "intersection_log",
     "linear",
     "polynomial",
     "rbf_log",
+    "truncated_exp",
+    "with_maps",
 ]

@@ -176,3 +176,131 @@ def feature_dim(kernel: str, head_dim: int):
     """Feature dimension D of ``kernel`` at ``head_dim`` (``math.inf`` for EDP, RBF, ...)."""
     fd = make_attention(kernel, head_dim, seed=0).feature_dim
     return math.inf if fd == math.inf else int(fd)
+
+
+# ============================================================ MQAR capacity sweep
+#: Kernels of the capacity sweep, in table order (infinite-dimensional first).
+CAPACITY_KERNELS = ("edp", "rbf", "exp_intersection", "elu", "poly2", "taylor2", "taylor4",
+                    "taylor6", "prf16", "prf32", "prf64", "prf128")
+
+
+@dataclass
+class CapacitySweep:
+    """The MQAR capacity grid and its training protocol (written down before the run).
+
+    Model: decoder-only, ``n_layers`` layers, width ``d_model``, ``n_heads`` heads of
+    width d = ``d_model / n_heads`` = 8, so the finite feature dimensions are small
+    (elu+1 D = 8, polynomial-2 / Taylor-2 D = 45, Taylor-4 495, Taylor-6 3003, PRF
+    D = 16 … 128) and K = 4 … 128 crosses most of them. Sequence length 4K (2K context,
+    2K query region), every key queried once. Early stopping on validation accuracy
+    (evaluated every ``eval_every`` steps, patience ``patience`` evaluations) within
+    ``steps``; the test accuracy reported is the one at the best validation accuracy.
+    """
+
+    kernels: tuple = CAPACITY_KERNELS
+    num_kv_pairs: tuple = (4, 8, 16, 32, 64, 128)
+    seeds: tuple = tuple(range(10))
+    vocab_size: int = 512
+    d_model: int = 32
+    n_heads: int = 4
+    d_ff: int = 64
+    n_layers: int = 2
+    lr: float = 1e-3
+    batch_size: int = 32
+    steps: int = 3000
+    eval_every: int = 250
+    patience: int = 4
+    n_train: int = 20_000
+    n_val: int = 256
+    n_test: int = 512
+    data_seed: int = 0
+    kernel_seed: int = 0
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def mqar(self, K: int):
+        from rkbs.attention.recall import MQARConfig
+
+        return MQARConfig(vocab_size=self.vocab_size, seq_len=max(16, 4 * K), num_kv_pairs=K,
+                          n_train=self.n_train, n_val=self.n_val, n_test=self.n_test)
+
+
+FULL_CAPACITY = CapacitySweep()
+QUICK_CAPACITY = CapacitySweep(kernels=("edp", "elu"), num_kv_pairs=(2, 4), seeds=(0, 1),
+                               vocab_size=64, d_model=16, n_heads=2, d_ff=32, steps=40,
+                               eval_every=20, n_train=256, n_val=32, n_test=32)
+
+
+def _mqar_accuracy(logits, labels):
+    """Fraction of query positions whose argmax is the stored value (labels != IGNORE)."""
+    from rkbs.attention.recall import IGNORE
+
+    mask = labels != IGNORE
+    hit = (logits.argmax(-1) == labels) & mask
+    return hit.sum().to(logits.dtype) / mask.sum().to(logits.dtype)
+
+
+def run_capacity_cell(kernel: str, K: int, sweep: CapacitySweep) -> dict:
+    """Train one (kernel, K) cell of the capacity sweep, all ``sweep.seeds`` batched.
+
+    Returns
+    -------
+    dict
+        ``kernel``, ``K``, ``feature_dim`` (``"inf"`` or D), ``head_dim``, ``seeds``, per seed
+        ``test_acc`` and ``val_acc`` (at the best validation accuracy), ``step``,
+        ``stopped``; ``steps_run``, ``wall_time_s``.
+    """
+    import torch
+
+    from rkbs.attention.ensemble import EarlyStopping, train_ensemble
+    from rkbs.attention.model import TransformerConfig, build_model
+    from rkbs.attention.recall import IGNORE, mqar_splits
+
+    mq = sweep.mqar(int(K))
+    data = mqar_splits(mq, sweep.data_seed)
+    xtr, ytr = data["train"]
+    cfg = TransformerConfig(src_vocab=mq.vocab_size, tgt_vocab=mq.vocab_size,
+                            d_model=sweep.d_model, n_heads=sweep.n_heads, d_ff=sweep.d_ff,
+                            n_dec_layers=sweep.n_layers, max_len=mq.seq_len, kernel=kernel,
+                            kernel_seed=sweep.kernel_seed, arch="decoder")
+    S = len(sweep.seeds)
+
+    def sample(rng):
+        idx = torch.as_tensor(rng.integers(0, len(xtr), size=sweep.batch_size))
+        return (xtr[idx],), ytr[idx]
+
+    def loss(logits, y):
+        return torch.nn.functional.cross_entropy(logits.transpose(-1, -2), y,
+                                                 ignore_index=IGNORE)
+
+    def accuracy(ens, split, chunk=64):
+        x, y = data[split]
+        hits = torch.zeros(S)
+        total = float((y != IGNORE).sum())
+        for a in range(0, len(x), chunk):
+            xs, ys = x[a:a + chunk], y[a:a + chunk]
+            n_q = float((ys != IGNORE).sum())
+            acc = ens.map(lambda m, xx, yy: _mqar_accuracy(m(xx), yy),
+                          xs.expand(S, *xs.shape), ys.expand(S, *ys.shape))
+            hits += acc * n_q
+        return (hits / total).numpy()
+
+    def evaluate(ens):
+        return {"val_acc": accuracy(ens, "val"), "test_acc": accuracy(ens, "test")}
+
+    res = train_ensemble(lambda s: build_model(cfg, seed=s), sweep.seeds, sample=sample,
+                         loss=loss, steps=sweep.steps, lr=sweep.lr, evaluate=evaluate,
+                         eval_every=sweep.eval_every,
+                         stopping=EarlyStopping("val_acc", "max", target=1.0,
+                                                patience=sweep.patience))
+    fd = feature_dim(kernel, sweep.head_dim)
+    return {
+        "kernel": kernel, "K": int(K), "feature_dim": "inf" if fd == math.inf else fd,
+        "head_dim": sweep.head_dim, "seeds": list(sweep.seeds),
+        "test_acc": [b["test_acc"] for b in res.best], "val_acc": [b["val_acc"] for b in res.best],
+        "step": [b["step"] for b in res.best], "stopped": [b["stopped"] for b in res.best],
+        "steps_run": res.steps_run, "wall_time_s": res.wall_time_s,
+        "final_train_loss": res.train_loss[-1].tolist(),
+    }

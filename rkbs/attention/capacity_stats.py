@@ -105,7 +105,7 @@ def _spearman_test(x, y, rng, n_resamples, n_boot: int = 1000):
     r"""Spearman's ρ, one-sided permutation p for ρ > 0, and a bootstrap 95 % interval.
 
     ρ is the Pearson correlation of the (average) ranks. p =
-    :math:`(1 + \#\{ho_\pi \ge ho\}) / (1 + n)` over ``n_resamples`` random
+    :math:`(1 + \#\{\rho_\pi \ge \rho\}) / (1 + n)` over ``n_resamples`` random
     re-pairings π (Phipson & Smyth 2010); the interval is the percentile interval of ρ over
     ``n_boot`` resamples of the runs with replacement.
     """

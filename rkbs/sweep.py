@@ -17,6 +17,7 @@ completes.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -31,13 +32,20 @@ __all__ = ["cell_key", "write_json_atomic", "load_cells", "run_sweep", "dask_exe
 
 
 def cell_key(cell: dict) -> str:
-    """Stable file-name key of a cell: ``k1=v1__k2=v2`` over sorted keys (safe characters)."""
+    """Stable file-name key of a cell: ``k1=v1__k2=v2`` over sorted keys (safe characters).
+
+    Lists become ``a-b-c``; a dict value (nested settings) becomes the first 10 hex digits
+    of the SHA-1 of its sorted JSON, so changed settings give a new key (a new cell).
+    """
     if not isinstance(cell, dict) or not cell:
         raise TypeError(f"a cell must be a non-empty dict of parameters, got {cell!r}")
     parts = []
     for k in sorted(cell):
         v = cell[k]
-        if isinstance(v, (list, tuple)):
+        if isinstance(v, dict):  # nested settings: a short content hash keeps names short
+            blob = json.dumps(v, sort_keys=True, default=str).encode()
+            v = hashlib.sha1(blob).hexdigest()[:10]
+        elif isinstance(v, (list, tuple)):
             v = "-".join(str(x) for x in v)
         parts.append(f"{k}={v}")
     return re.sub(r"[^A-Za-z0-9=._+-]", "_", "__".join(parts))
@@ -86,7 +94,7 @@ def dask_executor(n_workers: int = 1, scheduler: str | None = None):
         if not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive int, got {n_workers!r}")
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
+                               dashboard_address=":0", silence_logs=40)
         client = Client(cluster)
     try:
         yield client.get_executor(pure=False), client

@@ -84,3 +84,10 @@ def test_killed_worker_loses_nothing(tmp_path):
     assert sorted(r["cell"]["i"] for r in stored.values()) == list(range(8))
     assert all(r["result"]["echo"] == r["cell"] for r in stored.values())
     assert not [f for f in files if f.endswith(".tmp")]
+
+
+def test_nested_settings_hash_into_the_key():
+    a = cell_key({"k": "edp", "sweep": {"steps": 10, "lr": 1e-3}})
+    assert a == cell_key({"sweep": {"lr": 1e-3, "steps": 10}, "k": "edp"})
+    assert a != cell_key({"k": "edp", "sweep": {"steps": 11, "lr": 1e-3}})
+    assert len(a) < 60

@@ -31,7 +31,7 @@ __all__ = [
     "SCHLAG2021_REFERENCE", "retrieval_cell", "run_retrieval", "retrieval_table",
     "retrieval_summary", "CAPACITY_KERNELS", "CapacitySweep", "FULL_CAPACITY", "QUICK_CAPACITY",
     "run_capacity_cell", "capacity_cell", "capacity_budget", "run_capacity", "capacity_table",
-    "plot_capacity", "feature_dim",
+    "plot_capacity", "feature_dim", "MEASURED_STEP_S", "measured_step_seconds",
 ]
 
 #: Kernels of the retrieval sweep (data: a name that :func:`make_attention` parses runs).
@@ -193,23 +193,25 @@ class CapacitySweep:
     Model: decoder-only, ``n_layers`` layers, width ``d_model``, ``n_heads`` heads of
     width d = ``d_model / n_heads`` = 8, so the finite feature dimensions are small
     (elu+1 D = 8, polynomial-2 / Taylor-2 D = 45, Taylor-4 495, Taylor-6 3003, PRF
-    D = 16 … 128) and K = 4 … 128 crosses most of them. Sequence length 4K (2K context,
-    2K query region), every key queried once. Early stopping on validation accuracy
+    D = 16 … 128) and K = 4 … 64 crosses most of them. Each sequence stores K pairs (2K
+    positions) and queries Q = min(K, 8) of them in a region of 4Q positions (length
+    2K + 4Q ≤ 160: capacity is about the K *stored* pairs, so fewer queries keep the
+    sequences, and the CPU cost, short). Early stopping on validation accuracy
     (evaluated every ``eval_every`` steps, patience ``patience`` evaluations) within
     ``steps``; the test accuracy reported is the one at the best validation accuracy.
     """
 
     kernels: tuple = CAPACITY_KERNELS
-    num_kv_pairs: tuple = (4, 8, 16, 32, 64, 128)
+    num_kv_pairs: tuple = (4, 8, 16, 32, 64)
     seeds: tuple = tuple(range(10))
-    vocab_size: int = 512
+    vocab_size: int = 256
     d_model: int = 32
     n_heads: int = 4
     d_ff: int = 64
     n_layers: int = 2
     lr: float = 3e-3  # pilot: EDP, K = 4, 2 seeds reach 0.995 test accuracy in <= 3000 steps
     batch_size: int = 32
-    steps: int = 3000
+    steps: int = 2000
     eval_every: int = 250
     patience: int = 4
     n_train: int = 20_000
@@ -217,16 +219,21 @@ class CapacitySweep:
     n_test: int = 512
     data_seed: int = 0
     kernel_seed: int = 0
+    #: queries per sequence (of the K stored pairs; all K when K <= max_queries)
+    max_queries: int = 8
 
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_heads
 
     def mqar(self, K: int):
+        """The MQAR task of K pairs: Q = min(K, max_queries) queries, length 2K + 4Q."""
         from rkbs.attention.recall import MQARConfig
 
-        return MQARConfig(vocab_size=self.vocab_size, seq_len=max(16, 4 * K), num_kv_pairs=K,
-                          n_train=self.n_train, n_val=self.n_val, n_test=self.n_test)
+        Q = min(int(K), self.max_queries)
+        return MQARConfig(vocab_size=self.vocab_size, seq_len=2 * K + 4 * Q, num_kv_pairs=K,
+                          num_queries=Q, n_train=self.n_train, n_val=self.n_val,
+                          n_test=self.n_test)
 
 
 FULL_CAPACITY = CapacitySweep()
@@ -262,32 +269,37 @@ def run_capacity_cell(kernel: str, K: int, sweep: CapacitySweep) -> dict:
 
     mq = sweep.mqar(int(K))
     data = mqar_splits(mq, sweep.data_seed)
-    xtr, ytr = data["train"]
     cfg = TransformerConfig(src_vocab=mq.vocab_size, tgt_vocab=mq.vocab_size,
                             d_model=sweep.d_model, n_heads=sweep.n_heads, d_ff=sweep.d_ff,
                             n_dec_layers=sweep.n_layers, max_len=mq.seq_len, kernel=kernel,
                             kernel_seed=sweep.kernel_seed, arch="decoder")
     S = len(sweep.seeds)
 
+    # every example has exactly num_queries labelled positions: the model's output layer is
+    # evaluated there only (the loss and accuracy ignore every other position anyway)
+    def at_queries(x, y):
+        pos = torch.sort((y != IGNORE).nonzero()[:, 1].view(len(y), mq.queries), dim=1).values
+        return pos, torch.gather(y, 1, pos)  # (n, Q), (n, Q)
+
+    data = {k: (x, *at_queries(x, y)) for k, (x, y) in data.items()}
+    xtr, ptr, ytr = data["train"]
+
     def sample(rng):
         idx = torch.as_tensor(rng.integers(0, len(xtr), size=sweep.batch_size))
-        return (xtr[idx],), ytr[idx]
+        return (xtr[idx], ptr[idx]), ytr[idx]
 
-    def loss(logits, y):
-        return torch.nn.functional.cross_entropy(logits.transpose(-1, -2), y,
-                                                 ignore_index=IGNORE)
+    def loss(logits, y):  # logits (B, Q, V), y (B, Q)
+        return torch.nn.functional.cross_entropy(logits.transpose(-1, -2), y)
 
     def accuracy(ens, split, chunk=64):
-        x, y = data[split]
+        x, p, y = data[split]
         hits = torch.zeros(S)
-        total = float((y != IGNORE).sum())
         for a in range(0, len(x), chunk):
-            xs, ys = x[a:a + chunk], y[a:a + chunk]
-            n_q = float((ys != IGNORE).sum())
-            acc = ens.map(lambda m, xx, yy: _mqar_accuracy(m(xx), yy),
-                          xs.expand(S, *xs.shape), ys.expand(S, *ys.shape))
-            hits += acc * n_q
-        return (hits / total).numpy()
+            xs, ps, ys = x[a:a + chunk], p[a:a + chunk], y[a:a + chunk]
+            acc = ens.map(lambda m, xx, pp, yy: _mqar_accuracy(m(xx, pp), yy),
+                          *(t.expand(S, *t.shape) for t in (xs, ps, ys)))
+            hits += acc * ys.numel()
+        return (hits / y.numel()).numpy()
 
     def evaluate(ens):
         return {"val_acc": accuracy(ens, "val"), "test_acc": accuracy(ens, "test")}
@@ -316,7 +328,21 @@ def capacity_cell(cell: dict) -> dict:
     return run_capacity_cell(cell["kernel"], cell["K"], sw)
 
 
-def capacity_budget(sweep: CapacitySweep, seconds_per_step) -> dict:
+#: Seconds per batched training step (10 seeds) of :data:`FULL_CAPACITY`, measured on the
+#: 2-core project machine on 2026-12-03 at 11:14 UTC under a load average of 8.5 (shared
+#: by 8 engineers; an idle machine is several times faster): K -> s, mean of EDP and PRF-64.
+MEASURED_STEP_S = {4: (0.26 + 0.71) / 2, 16: (0.82 + 1.80) / 2, 64: (5.40 + 8.40) / 2}
+
+
+def measured_step_seconds(K: float) -> float:
+    """Log-log interpolation (and extrapolation) of :data:`MEASURED_STEP_S` at K."""
+    ks = np.log(sorted(MEASURED_STEP_S))
+    ts = np.log([MEASURED_STEP_S[k] for k in sorted(MEASURED_STEP_S)])
+    slope = np.polyfit(ks, ts, 1)
+    return float(np.exp(np.polyval(slope, math.log(K))))
+
+
+def capacity_budget(sweep: CapacitySweep, seconds_per_step=measured_step_seconds) -> dict:
     """CPU-hours of the grid at the step budget: Σ over cells of steps × t(K).
 
     ``seconds_per_step(K)`` is the measured time of one batched step (all seeds) at K;

@@ -335,8 +335,12 @@ class DecoderOnlyTransformer(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.src_vocab)
 
-    def forward(self, ids, *, return_attention: bool = False):
-        """Logits (B, L, V) of ``ids`` (B, L); with ``return_attention`` also the records."""
+    def forward(self, ids, positions=None, *, return_attention: bool = False):
+        """Logits (B, L, V) of ``ids`` (B, L); with ``return_attention`` also the records.
+
+        ``positions`` (B, M) long: return the logits (B, M, V) at those positions only
+        (the output layer is then evaluated M instead of L times per sequence).
+        """
         if ids.ndim != 2 or ids.shape[1] > self.cfg.max_len:
             raise ValueError(f"ids must be (batch, length <= max_len={self.cfg.max_len}), got "
                              f"{tuple(ids.shape)}")
@@ -345,7 +349,10 @@ class DecoderOnlyTransformer(nn.Module):
         x = self.tok_emb(ids) + self.pos_emb(pos)[None]  # (B, L, D)
         for layer in self.layers:
             x = layer(x, record)
-        logits = self.head(self.ln_f(x))  # (B, L, V)
+        if positions is not None:
+            idx = positions[..., None].expand(*positions.shape, x.shape[-1])  # (B, M, D)
+            x = torch.gather(x, 1, idx)  # (B, M, D)
+        logits = self.head(self.ln_f(x))  # (B, L or M, V)
         return (logits, record) if return_attention else logits
 
 

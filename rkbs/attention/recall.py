@@ -198,14 +198,16 @@ class MQARConfig:
         V, L, K = self.vocab_size, self.seq_len, self.num_kv_pairs
         if L % 2 or L < 4:
             raise ValueError(f"seq_len must be an even integer >= 4, got {L}")
-        if K < 1 or 4 * K > L:
-            raise ValueError(f"num_kv_pairs={K} needs 1 <= K and 4K <= seq_len={L} "
-                             "(2K context positions and room for K query slots)")
+        if K < 1:
+            raise ValueError(f"num_kv_pairs must be >= 1, got {K}")
         if V // 2 - 1 < K or V - V // 2 < K:
             raise ValueError(f"vocab_size={V} is too small for {K} unique keys and values")
         q = self.queries
         if not 1 <= q <= K:
             raise ValueError(f"num_queries must be in [1, num_kv_pairs={K}], got {q}")
+        if 2 * K + 2 * q > L:
+            raise ValueError(f"num_kv_pairs={K} with {q} queries needs 2K + 2Q <= seq_len={L} "
+                             "(2K context positions and room for Q query slots)")
         if not self.power_a > 0:
             raise ValueError(f"power_a must be > 0, got {self.power_a}")
 

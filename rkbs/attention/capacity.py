@@ -32,6 +32,7 @@ __all__ = [
     "retrieval_summary", "CAPACITY_KERNELS", "CapacitySweep", "FULL_CAPACITY", "QUICK_CAPACITY",
     "run_capacity_cell", "capacity_cell", "capacity_budget", "run_capacity", "capacity_table",
     "plot_capacity", "feature_dim", "MEASURED_STEP_S", "measured_step_seconds",
+    "collect",
 ]
 
 #: Kernels of the retrieval sweep (data: a name that :func:`make_attention` parses runs).
@@ -462,3 +463,31 @@ def plot_capacity(results: dict, path=None):
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def collect(run_dir, kind: str) -> dict:
+    """Results dict of the cells finished so far in ``run_dir`` (a run in progress too).
+
+    ``kind`` is ``"capacity"`` (adds the statistics) or ``"retrieval"``. The dict has the
+    form :func:`run_capacity` / :func:`run_retrieval` return, plus ``n_cells``.
+    """
+    from rkbs.attention.capacity_stats import capacity_tests
+    from rkbs.sweep import load_cells
+
+    if kind not in ("capacity", "retrieval"):
+        raise ValueError(f"kind must be 'capacity' or 'retrieval', got {kind!r}")
+    recs = load_cells(run_dir)
+    if kind == "capacity":
+        recs = {k: r for k, r in recs.items() if "K" in r["cell"]}
+        order = {k: i for i, k in enumerate(CAPACITY_KERNELS)}
+        cells = sorted((r["result"] | {"wall_time_s": r["wall_time_s"]} for r in recs.values()),
+                       key=lambda c: (c["K"], order.get(c["kernel"], 99)))
+        sweep = next(iter(recs.values()))["cell"]["sweep"] if recs else asdict(FULL_CAPACITY)
+        out = {"sweep": sweep, "cells": cells, "n_cells": len(cells)}
+        out["stats"] = capacity_tests(cells) if cells else {"tests": [], "verdicts": {}}
+        return out
+    recs = {k: r for k, r in recs.items() if "n_keys" in r["cell"]}
+    order = {k: i for i, k in enumerate(RETRIEVAL_KERNELS)}
+    cells = sorted((r["result"] | {"wall_time_s": r["wall_time_s"]} for r in recs.values()),
+                   key=lambda c: (c["n_keys"], order.get(c["kernel"], 99)))
+    return {"sweep": asdict(FULL_RETRIEVAL), "cells": cells, "n_cells": len(cells)}

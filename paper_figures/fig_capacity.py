@@ -9,7 +9,7 @@ so the default mode reads the stored runs ``paper_figures/data/capacity_runs.jso
 :func:`rkbs.attention.capacity.collect`; ``n_cells`` says how much of the grid they hold);
 quick mode runs the tiny capacity grid in-process (a smoke run: its numbers say
 nothing) and reads the stored retrieval run. Files:
-``capacity.png/.pdf``, ``capacity.json`` (cells + statistics), ``capacity.md`` (table and
+``capacity.png/.pdf``, ``capacity.csv`` (one row per seed), ``capacity.json`` (cells + statistics), ``capacity.md`` (table and
 verdicts), ``retrieval.md``.
 """
 
@@ -19,7 +19,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from paper_figures._common import save_figure, style, write_json
+from paper_figures._common import save_figure, style, write_csv, write_json
 
 NAME = "capacity"
 DATA = Path(__file__).resolve().parent / "data"
@@ -53,6 +53,10 @@ def main(out_dir, quick: bool = False, *, capacity_json=None, retrieval_json=Non
         fig.suptitle(f"MQAR capacity ({source})", fontsize=9)
         files = save_figure(fig, out_dir, NAME)
     files.append(write_json(cap, f"{out_dir}/{NAME}.json"))
+    rows = [{"kernel": c["kernel"], "K": c["K"], "feature_dim": c["feature_dim"], "seed": s,
+             "test_acc": a} for c in cap["cells"] for s, a in zip(c["seeds"], c["test_acc"])]
+    if rows:
+        files.append(write_csv(rows, f"{out_dir}/{NAME}.csv"))
     table = capacity_table(cap)
     (out / f"{NAME}.md").write_text(table + "\n", encoding="utf-8")
     rtable = retrieval_table(ret) if ret["cells"] else "(no retrieval cells)"

@@ -197,6 +197,18 @@ def check_head_vs_machine(out: Path, summary: dict):
     assert summary["best_kl"] == min(float(r["kl"]) for r in rows.values())
 
 
+def check_capacity(out: Path, summary: dict):
+    rows = _csv(out / "capacity.csv")
+    meta = _json(out / "capacity.json")
+    assert len(rows) == sum(len(c["test_acc"]) for c in meta["cells"])
+    table = (out / "capacity.md").read_text(encoding="utf-8")
+    for c in meta["cells"]:  # the table's means are the CSV's means (3 decimals)
+        acc = [float(r["test_acc"]) for r in rows
+               if r["kernel"] == c["kernel"] and int(r["K"]) == c["K"]]
+        assert f"{np.mean(acc):.3f} ±" in table
+        assert all(0.0 <= a <= 1.0 for a in acc)
+
+
 CHECKS = {name.removeprefix("fig_"): fn for name, fn in
           ((n, globals().get(f"check_{n.removeprefix('fig_')}")) for n in paper_figures.FIGURES)}
 

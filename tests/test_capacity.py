@@ -82,3 +82,39 @@ def test_retrieval_summary_by_hand():
     assert (s["largest_solved"], s["first_failed"]) == (40, 60)
     assert s["n_over_d"] == pytest.approx(60 / 64)
     assert "| elu | 64 | 40 | 60 | 0.94 | 40 / 60 |" in retrieval_table(res)
+
+
+def test_cli_parses_the_experiment_command():
+    from rkbs.cli import build_parser
+
+    a = build_parser().parse_args(["experiment", "capacity", "--out", "d", "--quick",
+                                   "--seeds", "3", "--scheduler", "tcp://h:8786"])
+    assert (a.name, a.out, a.quick, a.seeds, a.scheduler, a.workers) == (
+        "capacity", "d", True, 3, "tcp://h:8786", 1)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["experiment", "capacity"])  # --out is required
+
+
+def test_decoder_config_is_checked_and_causal():
+    import torch
+
+    from rkbs.attention.model import DecoderOnlyTransformer, TransformerConfig, build_model
+
+    with pytest.raises(ValueError, match="one vocabulary"):
+        TransformerConfig(src_vocab=10, tgt_vocab=12, arch="decoder")
+    with pytest.raises(ValueError, match="arch must be one of"):
+        TransformerConfig(src_vocab=10, tgt_vocab=10, arch="gpt")
+    cfg = TransformerConfig(src_vocab=10, tgt_vocab=10, d_model=8, n_heads=2, d_ff=16,
+                            max_len=6, arch="decoder")
+    m = build_model(cfg, seed=0)
+    assert isinstance(m, DecoderOnlyTransformer)
+    x = torch.randint(0, 10, (2, 6))
+    y = x.clone()
+    y[:, 4:] = (y[:, 4:] + 1) % 10  # change the future only
+    with torch.no_grad():  # causal: positions 0..3 do not see positions 4, 5 (round-off)
+        torch.testing.assert_close(m(x)[:, :4], m(y)[:, :4], rtol=1e-6, atol=1e-6)
+        assert not torch.allclose(m(x)[:, 4:], m(y)[:, 4:])  # negative control
+        pos = torch.tensor([[1, 3], [0, 5]])
+        full = m(x)
+        torch.testing.assert_close(m(x, pos), torch.stack([full[0, [1, 3]], full[1, [0, 5]]]),
+                                   rtol=1e-6, atol=1e-6)

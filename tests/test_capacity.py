@@ -51,7 +51,8 @@ def test_quick_capacity_sweep_runs_resumes_and_reports(tmp_path):
     saved = json.loads((tmp_path / "capacity.json").read_text())
     assert saved["cells"] == res["cells"] and "verdicts" in saved["stats"]
     table = (tmp_path / "capacity.md").read_text()
-    assert table.count("| edp | inf |") == 1 and table.count("| elu | 4 |") == 1  # D = d = 4
+    d = QUICK_CAPACITY.head_dim  # elu+1: D = d
+    assert table.count("| edp | inf |") == 1 and table.count(f"| elu | {d} |") == 1
     fig = plot_capacity(res, tmp_path / "cap.png")
     assert (tmp_path / "cap.png").stat().st_size > 0
     matplotlib.pyplot.close(fig)

@@ -358,12 +358,28 @@ def capacity_budget(sweep: CapacitySweep, seconds_per_step=measured_step_seconds
             len(sweep.kernels) * len(sweep.num_kv_pairs), "seeds": len(sweep.seeds)}
 
 
+#: Submission order of the capacity cells, so that a partial run is informative early:
+#: K coarse to fine (a K above most finite D first), and within a K exact EDP first, then
+#: the finite kernels from small to large D, then the other infinite ones.
+RUN_ORDER_K = (16, 64, 4, 32, 8)
+RUN_ORDER_KERNELS = ("edp", "elu", "prf16", "prf32", "poly2", "taylor2", "prf64", "prf128",
+                     "taylor4", "taylor6", "rbf", "exp_intersection")
+
+
+def _run_priority(cell):
+    K, k = cell["K"], cell["kernel"]
+    ki = RUN_ORDER_K.index(K) if K in RUN_ORDER_K else len(RUN_ORDER_K) + K
+    return (ki, RUN_ORDER_KERNELS.index(k) if k in RUN_ORDER_KERNELS else 99)
+
+
 def run_capacity(out_dir, sweep: CapacitySweep | None = None, *, quick: bool = False,
                  seeds=None, executor=None, n_workers: int = 1, scheduler=None,
                  progress: bool = True) -> dict:
     """Run (or resume) the MQAR capacity sweep into ``out_dir``; returns the results.
 
-    Cells are ordered by K (every kernel at K before the next K). Writes
+    Cells are submitted in the order of :data:`RUN_ORDER_K` / :data:`RUN_ORDER_KERNELS`
+    (K = 16 and 64 first, EDP first within a K), so a partial run already holds cells
+    with K > D. Writes
     ``capacity.json`` (cells and the statistics of :mod:`rkbs.attention.capacity_stats`)
     and ``capacity.md`` (table and verdicts).
     """
@@ -378,8 +394,8 @@ def run_capacity(out_dir, sweep: CapacitySweep | None = None, *, quick: bool = F
     for k in sw.kernels:
         make_attention(k, sw.head_dim, seed=0)
     spec = asdict(sw)
-    cells = [{"kernel": k, "K": int(K), "sweep": spec} for K in sw.num_kv_pairs
-             for k in sw.kernels]
+    cells = sorted(({"kernel": k, "K": int(K), "sweep": spec} for K in sw.num_kv_pairs
+                    for k in sw.kernels), key=_run_priority)
     recs = run_sweep(cells, capacity_cell, out_dir, executor=executor, n_workers=n_workers,
                      scheduler=scheduler, progress=progress, desc="capacity")
     results = {"sweep": spec, "cells": [r["result"] | {"wall_time_s": r["wall_time_s"]}

@@ -324,6 +324,25 @@ def _attention_kernel_name(value: str) -> str:
     return value
 
 
+def _cmd_experiment(args) -> int:
+    """``rkbs experiment {capacity,retrieval}``: resumable sweeps (rkbs.attention.capacity)."""
+    from rkbs._io import check_output_dir
+    from rkbs.attention import capacity
+
+    args.out = str(check_output_dir(args.out, what="experiment folder (--out)"))  # before work
+    seeds = None if args.seeds is None else tuple(range(args.seeds))
+    common = {"quick": args.quick, "seeds": seeds, "n_workers": args.workers,
+              "scheduler": args.scheduler, "progress": not args.no_progress}
+    if args.name == "retrieval":
+        res = capacity.run_retrieval(args.out, **common)
+        print(capacity.retrieval_table(res))
+    else:
+        res = capacity.run_capacity(args.out, **common)
+        print(capacity.capacity_table(res))
+    print(f"results in {args.out} (re-run the same command to resume)")
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------ bench
 def _cmd_bench(args) -> int:
     import importlib
@@ -433,6 +452,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fresh", action="store_true",
                    help="start over even if --out holds a checkpoint of this run")
     t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("experiment", parents=[common], help="capacity / retrieval sweeps (resumable, on Dask)")
+    e.add_argument("name", choices=["capacity", "retrieval"])
+    e.add_argument("--out", required=True, help="result folder (one JSON per finished cell)")
+    e.add_argument("--quick", action="store_true", help="tiny grid (seconds to a minute)")
+    e.add_argument("--seeds", type=int, default=None, help="seeds per cell (0 .. N-1)")
+    e.add_argument("--scheduler", metavar="ADDR", default=None,
+                   help="existing Dask scheduler, tcp://HOST:PORT (default: a LocalCluster)")
+    e.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
+    e.set_defaults(func=_cmd_experiment)
 
     b = sub.add_parser(
         "bench", parents=[common], help="run the benchmarks (from the repository root)",

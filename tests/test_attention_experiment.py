@@ -62,7 +62,7 @@ def test_bad_kernel_name_fails_before_training():
 
 
 def test_parallel_workers_give_the_same_records(tmp_path):
-    """Runs are seeded and independent: n_jobs=2 (spawned processes) reproduces n_jobs=1."""
+    """Runs are seeded and independent: n_jobs=2 (a Dask LocalCluster) reproduces n_jobs=1."""
     from dataclasses import replace
 
     cfg = replace(QUICK_CONFIG, kernels=("edp", "elu"),

@@ -216,6 +216,16 @@ def check_induction_heads(out: Path, summary: dict):
         assert float(r["kl"]) >= -1e-12 and 0.0 <= float(r["top1"]) <= 1.0  # KL ≥ 0
         assert float(r["asymmetry"]) > 1e-3  # untied EDP heads: asymmetric (non-Mercer)
         assert int(r["rank"]) <= int(r["n_points"])
+def check_capacity(out: Path, summary: dict):
+    rows = _csv(out / "capacity.csv")
+    meta = _json(out / "capacity.json")
+    assert len(rows) == sum(len(c["test_acc"]) for c in meta["cells"])
+    table = (out / "capacity.md").read_text(encoding="utf-8")
+    for c in meta["cells"]:  # the table's means are the CSV's means (3 decimals)
+        acc = [float(r["test_acc"]) for r in rows
+               if r["kernel"] == c["kernel"] and int(r["K"]) == c["K"]]
+        assert f"{np.mean(acc):.3f} ±" in table
+        assert all(0.0 <= a <= 1.0 for a in acc)
 
 
 CHECKS = {name.removeprefix("fig_"): fn for name, fn in

@@ -96,6 +96,11 @@ def run_one(task: str, kernel: str, seed: int, train_overrides: dict | None = No
     }
 
 
+def _run_cell(cell: dict) -> dict:
+    """Sweep cell of :func:`run_experiment`: ``{"task", "kernel", "seed", "train"}``."""
+    return run_one(cell["task"], cell["kernel"], cell["seed"], cell["train"])
+
+
 def run_experiment(config: ExperimentConfig | None = None, out_dir=None, seeds=None,
                    quick: bool = False, *, n_jobs: int = 1, progress: bool = True) -> dict:
     """Train every (task, kernel, seed) of ``config`` and collect test metrics.
@@ -113,9 +118,11 @@ def run_experiment(config: ExperimentConfig | None = None, out_dir=None, seeds=N
         Use :data:`QUICK_CONFIG` when no config is given.
     n_jobs : int
         Worker processes (each trains with its own ``num_threads``, one by default). Runs
-        are independent and seeded, so the records do not depend on ``n_jobs``; with
-        ``n_jobs > 1`` they are stored in the order they finish while running (each
-        write keeps a partial run) and in job order at the end.
+        are independent and seeded, so the records do not depend on ``n_jobs``. With
+        ``n_jobs > 1`` the runs go to a Dask LocalCluster through :func:`rkbs.sweep.run_sweep`
+        (each finished run is also stored atomically under ``out_dir/runs``, and a re-run
+        with the same ``out_dir`` skips them); records are stored in the order they finish
+        while running and in job order at the end.
 
     Returns
     -------
@@ -148,25 +155,26 @@ def run_experiment(config: ExperimentConfig | None = None, out_dir=None, seeds=N
         results["runs"].append(run)
         write()
 
-    bar = tqdm(total=len(jobs), desc="kernel variants", disable=not progress)
     if n_jobs == 1:
+        bar = tqdm(total=len(jobs), desc="kernel variants", disable=not progress)
         for job in jobs:
             record(run_one(*job, cfg.train))
             bar.update()
+        bar.close()
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        # resumable Dask sweep (rkbs.sweep): one JSON per finished run under out/runs
+        import tempfile
 
-        with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(run_one, *job, cfg.train) for job in jobs]
-            for fut in as_completed(futures):
-                record(fut.result())
-                bar.update()
-        # back into job order (task, seed, kernel), as a serial run stores them
-        order = {job: i for i, job in enumerate(jobs)}
-        results["runs"].sort(key=lambda r: order[(r["task"], r["kernel"], r["seed"])])
+        from rkbs.sweep import run_sweep
+
+        cells = [{"task": t, "kernel": k, "seed": s, "train": cfg.train} for t, k, s in jobs]
+        with tempfile.TemporaryDirectory() as tmp:
+            recs = run_sweep(cells, _run_cell, (out / "runs") if out else tmp, n_workers=n_jobs,
+                             progress=progress, desc="kernel variants",
+                             on_result=lambda rec: record(rec["result"]))
+            # job order (task, seed, kernel), as a serial run stores them
+            results["runs"] = [r["result"] for r in recs.values()]
         write()
-    bar.close()
     if out:
         (out / "kernel_variants.md").write_text(kernel_variant_table(results) + "\n",
                                                 encoding="utf-8")

@@ -15,12 +15,21 @@ The query/key projections have no bias, so the head's kernel is exactly
 ``EDPKernel(W_Q=W_Q, W_K=W_K)`` of :mod:`rkbs.kernels` on the states ``t, s`` that entered
 the head (the LayerNorm outputs); :mod:`rkbs.attention.extract` returns those.
 
+Three architectures share this attention code, chosen by ``TransformerConfig.arch``:
+
+* ``"encoder-decoder"`` (:class:`Seq2SeqTransformer`), the default;
+* ``"decoder"`` (:class:`DecoderOnlyTransformer`): causal self-attention only, next-token
+  logits at every position (multi-query associative recall, :mod:`rkbs.attention.recall`);
+* the single attention layer of Schlag, Irie & Schmidhuber (2021, §6.1) for their synthetic
+  retrieval problem, :class:`RetrievalAttentionModel` (built by :func:`build_retrieval_model`).
+
 Shapes: B batch, S source length, T target length, D model width, H heads,
 d = D / H head width, V vocabulary.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -29,7 +38,11 @@ from torch import nn
 from rkbs._checks import check_token_ids
 from rkbs.attention.kernel_attention import AttentionSpec, attention, make_attention
 
-__all__ = ["TransformerConfig", "MultiHeadAttention", "Seq2SeqTransformer", "build_model"]
+__all__ = ["TransformerConfig", "MultiHeadAttention", "Seq2SeqTransformer",
+           "DecoderOnlyTransformer", "RetrievalConfig", "RetrievalAttentionModel",
+           "build_model", "build_retrieval_model"]
+
+ARCHITECTURES = ("encoder-decoder", "decoder")
 
 
 @dataclass
@@ -52,6 +65,9 @@ class TransformerConfig:
         Seed of random features (each head of each layer draws its own from it).
     pad_id, bos_id, eos_id : int
         Special token ids (shared by both vocabularies).
+    arch : {"encoder-decoder", "decoder"}
+        ``"decoder"`` builds :class:`DecoderOnlyTransformer` (``n_dec_layers`` causal
+        layers over the vocabulary ``src_vocab``; ``tgt_vocab`` must equal it).
     """
 
     src_vocab: int
@@ -67,8 +83,14 @@ class TransformerConfig:
     pad_id: int = 0
     bos_id: int = 1
     eos_id: int = 2
+    arch: str = "encoder-decoder"
 
     def __post_init__(self):
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {ARCHITECTURES}, got {self.arch!r}")
+        if self.arch == "decoder" and self.tgt_vocab != self.src_vocab:
+            raise ValueError("a decoder-only model has one vocabulary: tgt_vocab="
+                             f"{self.tgt_vocab} must equal src_vocab={self.src_vocab}")
         for name in ("src_vocab", "tgt_vocab", "d_model", "n_heads", "d_ff", "max_len"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
@@ -276,8 +298,173 @@ class Seq2SeqTransformer(nn.Module):
         return ys[:, 1:]
 
 
-def build_model(cfg: TransformerConfig, seed: int = 0) -> Seq2SeqTransformer:
-    """Seeded model construction (float32 CPU); the global torch RNG state is restored."""
+class DecoderOnlyLayer(nn.Module):
+    """Pre-LN: ``x + CausalSelfAttn(LN(x))``, then ``x + FF(LN(x))``."""
+
+    def __init__(self, cfg: TransformerConfig, spec: AttentionSpec):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
+        self.attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, spec)
+        self.ff = _FeedForward(cfg.d_model, cfg.d_ff)
+
+    def forward(self, x, record=None):
+        t = self.ln1(x)  # (B, L, D)
+        a, w = self.attn(t, t, causal=True, need_weights=record is not None)
+        if record is not None:
+            record.append({"kind": "decoder_self", "weights": w, "t": t, "s": t,
+                           "module": self.attn, "causal": True})
+        x = x + a
+        return x + self.ff(self.ln2(x))
+
+
+class DecoderOnlyTransformer(nn.Module):
+    """Decoder-only (GPT-style) causal Transformer: ``forward(ids)`` -> logits (B, L, V).
+
+    ``n_dec_layers`` layers of :class:`DecoderOnlyLayer`; position i's logits predict token
+    i + 1 (in multi-query associative recall: the value of the key at position i). No
+    padding: every sequence of a batch has the same length.
+    """
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.head_dim
+        self.tok_emb = nn.Embedding(cfg.src_vocab, cfg.d_model)
+        self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
+        self.layers = nn.ModuleList(
+            DecoderOnlyLayer(cfg, make_attention(cfg.kernel, d, seed=cfg.kernel_seed * 1000 + i))
+            for i in range(cfg.n_dec_layers))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.src_vocab)
+
+    def forward(self, ids, positions=None, *, return_attention: bool = False):
+        """Logits (B, L, V) of ``ids`` (B, L); with ``return_attention`` also the records.
+
+        ``positions`` (B, M) long: return the logits (B, M, V) at those positions only
+        (the output layer is then evaluated M instead of L times per sequence).
+        """
+        if ids.ndim != 2 or ids.shape[1] > self.cfg.max_len:
+            raise ValueError(f"ids must be (batch, length <= max_len={self.cfg.max_len}), got "
+                             f"{tuple(ids.shape)}")
+        record = [] if return_attention else None
+        pos = torch.arange(ids.shape[1], device=ids.device)  # (L,)
+        x = self.tok_emb(ids) + self.pos_emb(pos)[None]  # (B, L, D)
+        for layer in self.layers:
+            x = layer(x, record)
+        if positions is not None:
+            idx = positions[..., None].expand(*positions.shape, x.shape[-1])  # (B, M, D)
+            x = torch.gather(x, 1, idx)  # (B, M, D)
+        logits = self.head(self.ln_f(x))  # (B, L or M, V)
+        return (logits, record) if return_attention else logits
+
+
+def build_model(cfg: TransformerConfig, seed: int = 0):
+    """Seeded model construction (float32 CPU); the global torch RNG state is restored.
+
+    Returns a :class:`Seq2SeqTransformer` or, for ``cfg.arch == "decoder"``, a
+    :class:`DecoderOnlyTransformer`.
+    """
+    cls = DecoderOnlyTransformer if cfg.arch == "decoder" else Seq2SeqTransformer
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        return Seq2SeqTransformer(cfg)
+        return cls(cfg)
+
+
+# ------------------------------------------------- Schlag et al. (2021) retrieval
+@dataclass
+class RetrievalConfig:
+    """The one-layer retrieval model of Schlag, Irie & Schmidhuber (2021, §6.1).
+
+    Attributes
+    ----------
+    n_keys : int
+        N: keys and values (each value is a fixed one-hot vector of size N).
+    d_key : int
+        d_k, the dimension of keys and queries before the kernel's feature map (64).
+    embedding_size : int or None
+        Key-embedding width e; default ``int(2 N * 1.1)`` as in the authors' code.
+    kernel : str
+        Attention kernel name (:func:`~rkbs.attention.kernel_attention.make_attention`).
+    kernel_seed : int
+        Seed of random features (fixed per configuration, not per training seed).
+    """
+
+    n_keys: int
+    d_key: int = 64
+    embedding_size: int | None = None
+    kernel: str = "edp"
+    kernel_seed: int = 0
+
+    def __post_init__(self):
+        for name in ("n_keys", "d_key"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+
+    @property
+    def e(self) -> int:
+        return int(self.embedding_size or int(2 * self.n_keys * 1.1))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RetrievalAttentionModel(nn.Module):
+    r"""One attention layer reading N key→value associations (Schlag et al. 2021, §6.1).
+
+    A sequence holds N pairs :math:`(k_j, v_j)` and one query key :math:`q`. With the
+    key embedding :math:`E` (N × e, trained), the fixed one-hot values
+    :math:`ar v_j \in \{0,1\}^N` and :math:`x_j = [ar v_j; E k_j]`,
+
+    .. math::
+
+        K_j = W_K x_j + b_K,\quad Q = W_Q E q + b_Q,\quad
+        \hat y = \sum_j rac{\kappa(Q/d^{1/4}, K_j/d^{1/4})}
+                             {\sum_{j'} \kappa(Q/d^{1/4}, K_{j'}/d^{1/4})}\, ar v_j ,
+
+    so the output lies in the simplex over the N values and the memory is read with the
+    fixed values themselves (as in the authors' code, ``synthetic/linearAttention.py``). The
+    :math:`d^{-1/4}` scaling on both sides makes ``edp`` exactly their softmax
+    :math:`\operatorname{softmax}(K\cdot Q/\sqrt d)`; for the other kernels it is a fixed
+    rescaling of learned maps. :math:`W_K x_j` is computed as ``W_v[:, v_j] + (E W_e^T)[k_j]``
+    (the same sum without forming the (N + e)-wide concatenation).
+
+    ``forward(keys, values, query)``: keys, values (B, N) ids in [0, N), query (B,) ->
+    :math:`\hat y` (B, N); query (B, M) (M queries of each memory, for evaluation) ->
+    (B, M, N).
+    """
+
+    def __init__(self, cfg: RetrievalConfig):
+        super().__init__()
+        self.cfg = cfg
+        n, d, e = cfg.n_keys, cfg.d_key, cfg.e
+        self.spec = make_attention(cfg.kernel, d, seed=cfg.kernel_seed)
+        self.emb = nn.Embedding(n, e)
+        nn.init.normal_(self.emb.weight, mean=0.0, std=1.0)
+        u = 1.0 / math.sqrt(d)  # the authors' init of W_k, W_q: U(-1/sqrt(d), 1/sqrt(d))
+        self.w_k = nn.Linear(n + e, d)  # columns [:n] act on the one-hot value
+        self.w_q = nn.Linear(e, d)
+        nn.init.uniform_(self.w_k.weight, -u, u)
+        nn.init.uniform_(self.w_q.weight, -u, u)
+        self.register_buffer("values_onehot", torch.eye(n), persistent=False)  # (N, N)
+
+    def forward(self, keys, values, query):
+        n, d = self.cfg.n_keys, self.cfg.d_key
+        wv, we = self.w_k.weight[:, :n], self.w_k.weight[:, n:]  # (d, N), (d, e)
+        key_table = self.emb.weight @ we.T  # (N, d): W_e E k for every key id
+        emb = nn.functional.embedding  # row gathers with a fast (vmap-able) backward
+        K = emb(keys, key_table) + emb(values, wv.T) + self.w_k.bias  # (B, N, d)
+        single = query.ndim == 1
+        Q = self.w_q(self.emb(query[:, None] if single else query))  # (B, M, d)
+        scale = d ** -0.25
+        q = (Q * scale)[:, None]  # (B, 1, M, d): one head, M queries of the same memory
+        k = (K * scale)[:, None]  # (B, 1, N, d)
+        v = emb(values, self.values_onehot)[:, None]  # (B, 1, N, N): fixed one-hot values
+        out = attention(q, k, v, self.spec)[:, 0]  # (B, M, N)
+        return out[:, 0] if single else out  # (B, N) or (B, M, N)
+
+
+def build_retrieval_model(cfg: RetrievalConfig, seed: int = 0) -> RetrievalAttentionModel:
+    """Seeded construction of :class:`RetrievalAttentionModel` (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return RetrievalAttentionModel(cfg)

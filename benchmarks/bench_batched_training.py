@@ -18,14 +18,12 @@ import os
 import platform
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks import write_table
 from rkbs.attention.ensemble import train_ensemble
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _retrieval():
@@ -69,7 +67,7 @@ def _rate(build, sample, loss, seeds, steps):
     return len(seeds) * steps / (time.perf_counter() - t0)
 
 
-def main(quick: bool = False) -> list[dict]:
+def main(out_dir=None, quick: bool = False, verbose: bool = True) -> list[dict]:
     steps = 10 if quick else 60
     sizes = (1, 4) if quick else (1, 4, 10, 16)
     rows = []
@@ -98,8 +96,7 @@ def main(quick: bool = False) -> list[dict]:
     for r in rows:
         lines.append(f"| {r['config']} | {r['S']} | {r['batched']:.1f} | {r['separate']:.1f} | "
                      f"{r['ratio']:.2f}× | {r['load']:.1f} |")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "batched_training.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_table(out_dir, "batched_training.md", "\n".join(lines) + "\n")
     return rows
 
 

@@ -19,7 +19,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from paper_figures._common import save_figure, style, write_csv, write_json
+from paper_figures._common import figure_dir, save_figure, style, write_csv, write_json
 
 NAME = "capacity"
 DATA = Path(__file__).resolve().parent / "data"
@@ -27,7 +27,9 @@ STORED_CAPACITY = DATA / "capacity_runs.json"
 STORED_RETRIEVAL = DATA / "retrieval_runs.json"
 
 
-def main(out_dir, quick: bool = False, *, capacity_json=None, retrieval_json=None) -> dict:
+def main(out_dir=None, quick: bool = False, verbose: bool = True, *, capacity_json=None,
+         retrieval_json=None) -> dict:
+    out_dir = figure_dir(out_dir)
     import tempfile
 
     from rkbs.attention.capacity import (

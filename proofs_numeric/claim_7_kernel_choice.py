@@ -23,9 +23,9 @@ trained in-process (tiny, seconds):
    below exact EDP for K > D, Holm-corrected) recovers the capacity law
    :math:`a_f(K) = a_{EDP}(K)\min(1, D/K)` planted into the stored EDP seeds (positive
    control) and finds nothing once the kernel labels are shuffled within each K
-   (negative control). With ``quick=False`` the row that decides the claim itself: H1 on
-   the stored run, Holm-corrected p ≤ 0.05 (it fails while the stored run holds no
-   (finite, K > D) cell, or if the data do not support H1).
+   (negative control). With ``quick=False`` the H1 test on the stored run itself is
+   reported in the planted row's note (Holm p, effect and CI), whichever way it comes out:
+   it is the experiment's result, not a pass/fail check.
 """
 
 from __future__ import annotations
@@ -212,16 +212,18 @@ def _capacity_rows(quick: bool):
             v["p_holm"], f"effect {v['effect']:+.3f} [{v['ci'][0]:+.3f}, {v['ci'][1]:+.3f}]")
 
     src = f"{len(cells)} stored cells, {len(edp)} EDP"
+    if not quick:
+        # Which way H1 comes out on the real run is the experiment's result, reported here
+        # and in the docs' verdict whichever way it goes, not a pass/fail row (an
+        # incomplete stored run must not fail `rkbs verify`, nor a decisive one pass it).
+        p_real, note_real = h1(cells)
+        src += f"; stored run: H1 Holm p = {p_real:.3g}, {note_real}"
     p, note = h1(planted)
     rows = [check(CLAIM, "capacity H1 test: law a·min(1, D/K) planted in stored EDP seeds",
                   p, 0.05, note=f"Holm p; {note}; {src}")]
     p, note = h1(shuffled)
     rows.append(check(CLAIM, "capacity H1 test: planted law, kernel labels shuffled", p, 0.05,
                       negative_control=True, note=f"Holm p; {note}"))
-    if not quick:
-        p, note = h1(cells)
-        rows.append(check(CLAIM, "capacity H1: finite below EDP for K > D (stored MQAR run)",
-                          p, 0.05, note=f"Holm p; {note}; {src}"))
     return rows
 
 

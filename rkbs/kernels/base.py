@@ -288,6 +288,23 @@ class BinaryKernel:
             return "depends on d"
 
 
+class NonnegativeFeatureKernel(BinaryKernel):
+    r"""Base of kernels that are inner products of non-negative feature maps,
+    :math:`\kappa(x, y) = \langle\varphi(q(x)), \varphi(k(y))\rangle` with
+    :math:`\varphi \ge 0` (elu+1, DPFP): κ ≥ 0 everywhere, so it serves as attention
+    weights, and its log is taken of κ itself (κ may be 0, giving -inf).
+
+    Subclasses define ``from_qk`` and ``feature_dimension``.
+    """
+
+    def log_from_qk(self, Q, K):
+        return namespace(Q, K).log(self.from_qk(Q, K))
+
+    @property
+    def nonnegative(self) -> bool:
+        return True
+
+
 class EDPKernel(BinaryKernel):
     r"""Exponentiated dot product (softmax attention) kernel.
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from rkbs._backend import namespace
 from rkbs._checks import check_int
-from rkbs.kernels.base import BinaryKernel
+from rkbs.kernels.base import NonnegativeFeatureKernel
 
 __all__ = ["DPFPKernel", "check_dpfp_order", "relu_pm"]
 
@@ -55,7 +55,7 @@ def check_dpfp_order(nu: int, d: int | None = None) -> int:
     return nu
 
 
-class DPFPKernel(BinaryKernel):
+class DPFPKernel(NonnegativeFeatureKernel):
     r"""DPFP kernel :math:`\kappa_\nu(x, y) = \sum_{j\le\nu}\sum_i a_i a_{i-j}`, :math:`a = r(q)\odot r(k)`.
 
     See the module docstring for the definition (Schlag et al. 2021, §4.2). Feature
@@ -97,13 +97,6 @@ class DPFPKernel(BinaryKernel):
                 acc = term if acc is None else acc + term
             parts.append(acc)
         return parts[0] if len(parts) == 1 else xp.concat(parts, axis=-2)
-
-    def log_from_qk(self, Q, K):
-        return namespace(Q, K).log(self.from_qk(Q, K))
-
-    @property
-    def nonnegative(self) -> bool:
-        return True
 
     def feature_dimension(self, d: int):
         return 2 * self.nu * d

@@ -13,7 +13,7 @@ applied coordinate-wise, so the map is strictly positive and the kernel is a fin
 from __future__ import annotations
 
 from rkbs._backend import namespace
-from rkbs.kernels.base import BinaryKernel
+from rkbs.kernels.base import NonnegativeFeatureKernel
 from rkbs.kernels.functions import dot_products
 
 __all__ = ["EluKernel", "elu_plus_one"]
@@ -31,7 +31,7 @@ def elu_plus_one(U):
     return xp.where(U > 0, U + 1.0, xp.exp(xp.clip(U, None, 0.0)))
 
 
-class EluKernel(BinaryKernel):
+class EluKernel(NonnegativeFeatureKernel):
     r"""Linear-attention kernel :math:`\kappa(x, y) = (\operatorname{elu}(q)+1)^\top(\operatorname{elu}(k)+1)`.
 
     ``q``, ``k`` are the mapped queries and keys (see :class:`~rkbs.kernels.BinaryKernel`).
@@ -49,13 +49,6 @@ class EluKernel(BinaryKernel):
     def from_qk(self, Q, K):
         """:math:`\\varphi(Q)\\varphi(K)^\\top` for ``Q`` (..., n, d), ``K`` (..., m, d) -> (..., n, m)."""
         return dot_products(elu_plus_one(Q), elu_plus_one(K))
-
-    def log_from_qk(self, Q, K):
-        return namespace(Q, K).log(self.from_qk(Q, K))
-
-    @property
-    def nonnegative(self) -> bool:
-        return True
 
     def feature_dimension(self, d: int):
         return d

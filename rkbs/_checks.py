@@ -43,6 +43,17 @@ __all__ = [
 ]
 
 
+def _in_function_transform(a: Any) -> bool:
+    """True for a tensor inside a ``torch.func`` transform (``vmap``, ``grad``): its values
+    are not concrete there, so data-dependent checks (finiteness, id ranges) are skipped
+    (the batched-seed ensemble of :mod:`rkbs.attention.ensemble` runs under ``vmap``)."""
+    if not is_torch_array(a):
+        return False
+    import torch
+
+    return bool(torch._C._functorch.is_functorch_wrapped_tensor(a))
+
+
 def all_finite(a: Any) -> bool:
     """True when every entry of the numpy array or torch tensor ``a`` is finite.
 
@@ -50,6 +61,8 @@ def all_finite(a: Any) -> bool:
     every entry is finite; only when the sum is not finite (an entry is, or the sum of
     finite entries overflowed) are the entries tested one by one.
     """
+    if _in_function_transform(a):
+        return True  # no concrete values inside vmap/grad (see _in_function_transform)
     xp = namespace(a)
     probe = a.detach() if is_torch_array(a) else a
     with np.errstate(over="ignore", invalid="ignore"):
@@ -435,6 +448,8 @@ def check_token_ids(ids: Any, vocab_size: int, name: str = "ids") -> None:
     """Token ids: an integer tensor with entries in ``[0, vocab_size)``."""
     if ids.dtype.is_floating_point or ids.dtype.is_complex or str(ids.dtype) == "torch.bool":
         raise ValueError(f"{name} must be an integer tensor of token ids, got dtype {ids.dtype}")
+    if _in_function_transform(ids):
+        return  # inside vmap/grad: no concrete values (see _in_function_transform)
     lo, hi = int(ids.min()), int(ids.max())
     if lo < 0 or hi >= vocab_size:
         raise ValueError(

@@ -417,3 +417,21 @@ def test_sizes_beyond_float_range_are_refused_not_crashed():
     with pytest.raises(ValueError, match=r"D=2\.04e\+600 features would need .*e\+60\d B"):
         TaylorFeatures(EDPKernel(dim=1000), degree=1000)
     assert format_bytes(2 * 10**600) == "2e+600 B"
+
+
+def test_attention_checks_skip_inside_vmap_but_not_outside():
+    # data-dependent checks cannot run on vmap's batched tensors (no concrete values);
+    # they are skipped there, and still refuse NaN on ordinary tensors
+    import torch
+
+    from rkbs.attention.kernel_attention import kernel_attention
+
+    kern = get_kernel("edp", scale=None, dim=4)
+    q = torch.randn(3, 2, 5, 4, dtype=torch.float64)  # (seeds, B, L, d)
+    out = torch.func.vmap(lambda a: kernel_attention(a, a, a, kern)[0])(q)
+    ref = torch.stack([kernel_attention(a, a, a, kern)[0] for a in q])
+    assert torch.equal(out, ref)
+    bad = q[0].clone()
+    bad[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="q contains NaN"):
+        kernel_attention(bad, q[0], q[0], kern)

@@ -154,7 +154,8 @@ def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
         ax.set_xlabel("index")
         ax.set_ylabel("singular value")
         ax.set_title(f"induction head: cos(A*, head) = {al['cosine']:.3f}")
-        ax.legend(loc="upper right")  # the spectra decay from the upper left
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2,
+                  fontsize=7)  # below the panel: the two spectra fill its width
         files = save_figure(fig, out_dir, NAME)
     files.append(write_csv(csv_rows, f"{out_dir}/{NAME}.csv"))
     summary = {"setup": {**setup, "n_seq": c["n_seq"], "n_train": c["n_train"]},

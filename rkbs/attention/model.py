@@ -413,13 +413,13 @@ class RetrievalAttentionModel(nn.Module):
 
     A sequence holds N pairs :math:`(k_j, v_j)` and one query key :math:`q`. With the
     key embedding :math:`E` (N × e, trained), the fixed one-hot values
-    :math:`ar v_j \in \{0,1\}^N` and :math:`x_j = [ar v_j; E k_j]`,
+    :math:`\bar v_j \in \{0,1\}^N` and :math:`x_j = [\bar v_j; E k_j]`,
 
     .. math::
 
         K_j = W_K x_j + b_K,\quad Q = W_Q E q + b_Q,\quad
-        \hat y = \sum_j rac{\kappa(Q/d^{1/4}, K_j/d^{1/4})}
-                             {\sum_{j'} \kappa(Q/d^{1/4}, K_{j'}/d^{1/4})}\, ar v_j ,
+        \hat y = \sum_j \frac{\kappa(Q/d^{1/4}, K_j/d^{1/4})}
+                             {\sum_{j'} \kappa(Q/d^{1/4}, K_{j'}/d^{1/4})}\, \bar v_j ,
 
     so the output lies in the simplex over the N values and the memory is read with the
     fixed values themselves (as in the authors' code, ``synthetic/linearAttention.py``). The

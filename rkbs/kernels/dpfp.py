@@ -29,11 +29,11 @@ from __future__ import annotations
 from rkbs._backend import namespace
 from rkbs._checks import check_int
 from rkbs.kernels.base import NonnegativeFeatureKernel
+from rkbs.kernels.functions import row_chunked
 
 __all__ = ["DPFPKernel", "check_dpfp_order", "relu_pm"]
 
 # Max number of elements of one (..., rows, m, 2d) block of the autocorrelation route.
-_CHUNK_ELEMENTS = 2**24
 
 
 def relu_pm(U):
@@ -83,20 +83,16 @@ class DPFPKernel(NonnegativeFeatureKernel):
         xp = namespace(Q, K)
         check_dpfp_order(self.nu, Q.shape[-1])
         Rq, Rk = relu_pm(Q), relu_pm(K)  # (..., n, 2d), (..., m, 2d)
-        n, m, two_d = Rq.shape[-2], Rk.shape[-2], Rq.shape[-1]
-        batch = 1
-        for s in Rq.shape[:-2]:
-            batch *= s
-        rows = max(1, _CHUNK_ELEMENTS // max(1, batch * m * two_d))
-        parts = []
-        for start in range(0, n, rows):
-            A = Rq[..., start:start + rows, None, :] * Rk[..., None, :, :]  # (..., r, m, 2d)
+
+        def block(rq):  # (..., r, 2d) -> (..., r, m)
+            A = rq[..., :, None, :] * Rk[..., None, :, :]  # (..., r, m, 2d)
             acc = None
             for j in range(1, self.nu + 1):
                 term = xp.sum(A * xp.roll(A, j, axis=-1), axis=-1)  # (..., r, m)
                 acc = term if acc is None else acc + term
-            parts.append(acc)
-        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=-2)
+            return acc
+
+        return row_chunked(Rq, Rk.shape[-2], Rq.shape[-1], block)
 
     def feature_dimension(self, d: int):
         return 2 * self.nu * d

@@ -66,15 +66,22 @@ def intersection_log(Q, K):
     bounded (at most ``2**24`` elements per chunk).
     """
     xp = namespace(Q, K)
-    n, m, d = Q.shape[-2], K.shape[-2], Q.shape[-1]
+    return row_chunked(
+        Q, K.shape[-2], Q.shape[-1],
+        lambda q: xp.sum(xp.minimum(q[..., :, None, :], K[..., None, :, :]), axis=-1))
+
+
+def row_chunked(Q, m: int, width: int, block):
+    """``block(Q[..., rows, :])`` -> (..., rows, m) over row chunks of Q (..., n, ·),
+    concatenated to (..., n, m); a chunk's (..., rows, m, width) broadcast holds at most
+    ``2**24`` elements, so pairwise reductions keep their memory bounded."""
+    xp = namespace(Q)
+    n = Q.shape[-2]
     batch = 1
     for s in Q.shape[:-2]:
         batch *= s
-    rows = max(1, _CHUNK_ELEMENTS // max(1, batch * m * d))
-    parts = []
-    for start in range(0, n, rows):
-        q = Q[..., start : start + rows, :]
-        parts.append(xp.sum(xp.minimum(q[..., :, None, :], K[..., None, :, :]), axis=-1))
+    rows = max(1, _CHUNK_ELEMENTS // max(1, batch * m * width))
+    parts = [block(Q[..., start : start + rows, :]) for start in range(0, n, rows)]
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=-2)
 
 

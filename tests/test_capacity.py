@@ -119,3 +119,54 @@ def test_decoder_config_is_checked_and_causal():
         full = m(x)
         torch.testing.assert_close(m(x, pos), torch.stack([full[0, [1, 3]], full[1, [0, 5]]]),
                                    rtol=1e-6, atol=1e-6)
+
+
+def test_short_convolution_is_causal_and_carries_the_previous_token():
+    """The decoder's short convolution (the capacity model's) never looks ahead: changing
+    token i changes no output before i; it does change output i + 1 through the
+    convolution alone (a 0-layer model isolates it). Negative control: without the
+    convolution a 0-layer model's output i + 1 ignores token i."""
+    import torch
+
+    from rkbs.attention.model import TransformerConfig, build_model
+
+    def model(w):
+        cfg = TransformerConfig(src_vocab=16, tgt_vocab=16, d_model=8, n_heads=2, d_ff=16,
+                                n_dec_layers=0, max_len=10, arch="decoder", short_conv=w)
+        return build_model(cfg, seed=1).eval()
+
+    x = torch.randint(0, 16, (1, 10), generator=torch.Generator().manual_seed(0))
+    x2 = x.clone()
+    x2[0, 4] = (x[0, 4] + 1) % 16
+    for w, expect_next in ((2, True), (0, False)):
+        m = model(w)
+        with torch.no_grad():
+            a, b = m(x), m(x2)
+        assert torch.equal(a[0, :4], b[0, :4])  # causal
+        assert (not torch.allclose(a[0, 5], b[0, 5])) == expect_next
+        assert torch.equal(a[0, 6:], b[0, 6:])  # width 2: only the next position
+    with pytest.raises(ValueError, match="short_conv"):
+        TransformerConfig(src_vocab=4, tgt_vocab=4, short_conv=2)  # encoder-decoder
+
+
+def test_collect_keeps_only_cells_of_the_current_protocol(tmp_path):
+    """A run folder that also holds cells of an earlier protocol (the 2-layer one) must not
+    pool them with the current ones; control: the current cell is collected."""
+    from dataclasses import asdict, replace
+
+    from rkbs.attention.capacity import collect
+    from rkbs.sweep import cell_key, write_json_atomic
+
+    def put(sweep, acc):
+        cell = {"kernel": "edp", "K": 4, "sweep": asdict(sweep)}
+        res = {"kernel": "edp", "K": 4, "feature_dim": "inf", "head_dim": 8,
+               "seeds": [0, 1], "test_acc": [acc, acc]}
+        write_json_atomic(tmp_path / "cells" / f"{cell_key(cell)}.json",
+                          {"key": cell_key(cell), "cell": cell, "result": res,
+                           "wall_time_s": 1.0})
+
+    put(FULL_CAPACITY, 0.9)
+    put(replace(FULL_CAPACITY, n_layers=2, short_conv=0), 0.1)
+    assert len(list((tmp_path / "cells").iterdir())) == 2
+    got = collect(tmp_path, "capacity")
+    assert got["n_cells"] == 1 and got["cells"][0]["test_acc"] == [0.9, 0.9]

@@ -24,9 +24,10 @@ def _retrieval(kernel):
             lambda rng: retrieval_batch(rng, N, 8))
 
 
-def _decoder(kernel):
+def _decoder(kernel, short_conv=0):
     cfg = TransformerConfig(src_vocab=20, tgt_vocab=20, d_model=16, n_heads=2, d_ff=32,
-                            n_dec_layers=2, max_len=16, kernel=kernel, arch="decoder")
+                            n_dec_layers=2, max_len=16, kernel=kernel, arch="decoder",
+                            short_conv=short_conv)
 
     def sample(rng):
         x = torch.as_tensor(rng.integers(0, 20, size=(4, 16)))
@@ -41,9 +42,11 @@ def _ce(logits, y):
 
 @pytest.mark.parametrize("arch,kernel", [("retrieval", "edp"), ("retrieval", "elu"),
                                          ("retrieval", "prf32"), ("decoder", "edp"),
-                                         ("decoder", "prf16"), ("decoder", "taylor2")])
+                                         ("decoder", "prf16"), ("decoder", "taylor2"),
+                                         ("decoder-conv", "elu")])
 def test_batched_equals_separate_bit_for_bit(arch, kernel):
-    build, sample = (_retrieval if arch == "retrieval" else _decoder)(kernel)
+    build, sample = (_retrieval(kernel) if arch == "retrieval"
+                     else _decoder(kernel, short_conv=2 if arch == "decoder-conv" else 0))
     loss = retrieval_loss if arch == "retrieval" else _ce
     seeds = [3, 0, 7]
     together = train_ensemble(build, seeds, sample=sample, loss=loss, steps=12, lr=1e-2)

@@ -26,10 +26,11 @@ SCRIPTS = sorted([f"paper_figures.{p.stem}" for p in (ROOT / "paper_figures").gl
 _FITS = re.compile(r"Machine\(|\bfit_head\(|\bcompare_head\(|make_pair_machine\(")
 FITTING = [s for s in SCRIPTS
            if _FITS.search((ROOT / (s.replace(".", "/") + ".py")).read_text())]
-# The head-vs-machine grid (66 fits on a trained head, ≈ 12 min on one core) exceeds the
-# slow test's budget; its problems are solved by the figure itself (make figures) and its
-# quick grid here.
-_TOO_SLOW_FULL = {"paper_figures.fig_head_vs_machine"}
+# A solve that stops above its target counts only at the solver's round-off floor (Newton
+# stalled, residual below twice its spread over equally exact float64 evaluation orders)
+# and only while that floor is small: a floor above this means the problem cannot be
+# certified in float64 at all, and the test fails.
+_MAX_FLOOR = 1e-8
 
 
 def test_every_fitting_script_lists_its_problems():
@@ -57,8 +58,12 @@ def _solve_all(module: str, quick: bool):
             except Exception as exc:  # noqa: BLE001 - collected and reported below
                 bad.append((prob.label, f"{type(exc).__name__}: {exc}"))
                 continue
-        if not mach.residual_ <= prob.target:
-            bad.append((prob.label, f"residual {mach.residual_:.3g} > {prob.target:g}"))
+        floor = getattr(mach, "residual_floor_", None)
+        at_floor = (getattr(mach, "status_", None) == "round_off_floor" and floor is not None
+                    and mach.residual_ <= floor <= _MAX_FLOOR)
+        if not (mach.residual_ <= prob.target or at_floor):
+            bad.append((prob.label, f"residual {mach.residual_:.3g} > {prob.target:g} "
+                                    f"(status {getattr(mach, 'status_', None)}, floor {floor})"))
         info = getattr(mach, "solver_info_", None) or {}
         if info.get("fallback"):
             bad.append((prob.label, f"needed the {info['fallback']} fallback"))
@@ -66,14 +71,7 @@ def _solve_all(module: str, quick: bool):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", [s for s in FITTING if s not in _TOO_SLOW_FULL])
+@pytest.mark.parametrize("module", FITTING)
 def test_full_grid_solves_to_tolerance(module):
     bad = _solve_all(module, quick=False)
-    assert not bad, "\n".join(f"{label}: {why}" for label, why in bad)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("module", sorted(_TOO_SLOW_FULL))
-def test_quick_grid_of_the_slowest_figure_solves_to_tolerance(module):
-    bad = _solve_all(module, quick=True)
     assert not bad, "\n".join(f"{label}: {why}" for label, why in bad)

@@ -130,11 +130,13 @@ def test_choose_pair_solver_and_make_pair_machine():
     X, Y, _ = _maps()  # 2·6·6 = 72 scores
     small = TaylorFeatures(EDPKernel(dim=3), degree=1)  # D = 4
     big = TaylorFeatures(EDPKernel(dim=3), degree=3)    # D = 20
-    assert choose_pair_solver(small, X, Y) == "primal"   # 16 ≤ 72
-    assert choose_pair_solver(big, X, Y) == "dual"       # 400 > 72
+    assert choose_pair_solver(small, X, Y) == "primal"   # D² = 16
+    assert choose_pair_solver(big, X, Y) == "primal"     # D² = 400 > 72 scores: still primal
+    huge = TaylorFeatures(EDPKernel(dim=64), degree=2)   # D = 2145: D² = 4.6e6 > 2**22
+    assert choose_pair_solver(huge, X, Y) == "dual"
     assert choose_pair_solver(big, X, Y, "nuclear") == "primal"
     assert choose_pair_solver(EDPKernel(), X, Y) == "dual"
-    assert isinstance(make_pair_machine(big, X, Y), DualPairOperatorMachine)
+    assert isinstance(make_pair_machine(EDPKernel(), X, Y), DualPairOperatorMachine)
     with pytest.raises(ValueError, match="Frobenius regularizer only"):
         make_pair_machine(big, X, Y, regularizer="nuclear", solver="dual")
     with pytest.raises(ValueError, match="solver must be one of"):

@@ -196,11 +196,15 @@ def test_compare_head_dual_matches_primal_and_selects_lambda(planted):
         fit_head(feats["linear"], X, Y, P, regularizer="nuclear", solver="dual")
 
 
-def test_auto_solver_picks_by_size(planted):
+def test_auto_solver_picks_by_size(planted, monkeypatch):
+    import rkbs.machines.select as select
+
     X, Y, P, *_ = planted  # 12 maps of 6 x 6: 432 scores
     feats = comparison_features(4, taylor_degrees=(), prf_dims=(), poly_degree=2)
     feats["edp"] = EDPKernel(dim=4)
-    feats["big"] = TaylorFeatures(EDPKernel(dim=4), degree=4)  # D = 70, D² = 4900 > 432
+    feats["big"] = TaylorFeatures(EDPKernel(dim=4), degree=4)  # D = 70, D² = 4900
+    # the rule at a small cap: D² = 4900 above it goes to the dual, poly2 (D² = 225) not
+    monkeypatch.setattr(select, "PRIMAL_MAX_UNKNOWNS", 1000)
     res = compare_head(X, Y, P, features=feats, n_train=8, solver="auto")
     kinds = {k: type(m).__name__ for k, m in res["machines"].items()}
     assert kinds == {"linear": "PairOperatorMachine", "poly2": "PairOperatorMachine",

@@ -47,7 +47,7 @@ ARCHITECTURES = ("encoder-decoder", "decoder")
 
 @dataclass
 class TransformerConfig:
-    """Hyper-parameters of :class:`Seq2SeqTransformer`.
+    r"""Hyper-parameters of :class:`Seq2SeqTransformer`.
 
     Attributes
     ----------
@@ -68,6 +68,13 @@ class TransformerConfig:
     arch : {"encoder-decoder", "decoder"}
         ``"decoder"`` builds :class:`DecoderOnlyTransformer` (``n_dec_layers`` causal
         layers over the vocabulary ``src_vocab``; ``tgt_vocab`` must equal it).
+    short_conv : int
+        Decoder only: width w of a causal depthwise convolution added to the embeddings
+        before the first layer, :math:`x_i \leftarrow x_i + \sum_{r<w} c_r \odot x_{i-r}`
+        (0: none). With w = 2 each position also carries the previous token, so an
+        associative lookup (the value stored after a key) is one attention layer instead
+        of a previous-token head feeding an induction head; the "short convolutions" of
+        the H3 and Based models of the Zoology study (Arora et al. 2023) do the same.
     """
 
     src_vocab: int
@@ -84,6 +91,7 @@ class TransformerConfig:
     bos_id: int = 1
     eos_id: int = 2
     arch: str = "encoder-decoder"
+    short_conv: int = 0
 
     def __post_init__(self):
         if self.arch not in ARCHITECTURES:
@@ -94,6 +102,9 @@ class TransformerConfig:
         for name in ("src_vocab", "tgt_vocab", "d_model", "n_heads", "d_ff", "max_len"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if int(self.short_conv) < 0 or (self.short_conv and self.arch != "decoder"):
+            raise ValueError("short_conv must be 0, or a width >= 1 with arch='decoder'; got "
+                             f"short_conv={self.short_conv}, arch={self.arch!r}")
         if self.d_model % self.n_heads:
             raise ValueError(
                 f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}"
@@ -331,6 +342,10 @@ class DecoderOnlyTransformer(nn.Module):
         d = cfg.head_dim
         self.tok_emb = nn.Embedding(cfg.src_vocab, cfg.d_model)
         self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
+        w = int(cfg.short_conv)
+        # causal depthwise convolution over positions: left padding w - 1, output cut to L
+        self.conv = (nn.Conv1d(cfg.d_model, cfg.d_model, w, groups=cfg.d_model, padding=w - 1)
+                     if w else None)
         self.layers = nn.ModuleList(
             DecoderOnlyLayer(cfg, make_attention(cfg.kernel, d, seed=cfg.kernel_seed * 1000 + i))
             for i in range(cfg.n_dec_layers))
@@ -349,6 +364,8 @@ class DecoderOnlyTransformer(nn.Module):
         record = [] if return_attention else None
         pos = torch.arange(ids.shape[1], device=ids.device)  # (L,)
         x = self.tok_emb(ids) + self.pos_emb(pos)[None]  # (B, L, D)
+        if self.conv is not None:
+            x = x + self.conv(x.transpose(1, 2))[..., :ids.shape[1]].transpose(1, 2)
         for layer in self.layers:
             x = layer(x, record)
         if positions is not None:

@@ -166,7 +166,13 @@ class PairOperatorMachine(ParamsMixin):
     objective_ : float
         :math:`F(A)` at the solution (recomputed in float64 for every solver).
     status_ : str
-        ``"optimal"`` or ``"not_converged"`` (torch: residual above ``tol``, with a warning).
+        ``"optimal"``, ``"round_off_floor"`` (torch: Newton stalled above ``tol`` but below
+        the estimated round-off floor of the computed residual, ``residual_floor_``;
+        counted as converged) or ``"not_converged"`` (torch: residual above ``tol``, with a
+        warning).
+    residual_floor_ : float or None
+        Torch solver, when it stopped above ``tol``: the estimated round-off floor of the
+        residual (:meth:`~rkbs.machines.pair_operator_solvers.PairProblem.residual_floor`).
     residual_ : float
         Relative first-order residual
         :math:`\lVert\nabla L + \lambda\nabla R\rVert/(\lVert\nabla L\rVert + \lVert\lambda\nabla R\rVert)`
@@ -299,7 +305,7 @@ class PairOperatorMachine(ParamsMixin):
             else:
                 sol = solve_torch_smooth(prob, tol=self.tol, max_iter=self.max_iter or 500,
                                          verbose=self.verbose)
-            if sol.status != "optimal":
+            if sol.status not in ("optimal", "round_off_floor"):
                 solver_failed(self.on_failure,
                               f"PairOperatorMachine ({sol.solver}) stopped with status "
                               f"{sol.status!r} at residual {sol.residual:.3e} > "
@@ -311,6 +317,7 @@ class PairOperatorMachine(ParamsMixin):
         self.objective_ = sol.objective
         self.status_ = sol.status
         self.residual_ = sol.residual
+        self.residual_floor_ = (sol.info or {}).get("residual_floor")
         self.gradient_norm_ = sol.grad_norm
         self.n_iter_ = sol.n_iter
         self.solver_name_ = sol.solver

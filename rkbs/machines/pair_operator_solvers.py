@@ -163,6 +163,36 @@ class PairProblem:
         """The relative residual of the module docstring (:func:`residual`)."""
         return residual(self, A)
 
+    def residual_floor(self, A) -> float:
+        r"""Round-off floor of the computed smooth residual at A, measured.
+
+        The residual is evaluated in float64 with one order of the products,
+        :math:`H_s = (\Phi_X^{(s)}A)\Phi_Y^{(s)\top}` and
+        :math:`\nabla L = \sum_s(\Phi_X^{(s)\top}G_s)\Phi_Y^{(s)}`. Other orders,
+        :math:`\Phi_X(A\Phi_Y^\top)` and :math:`\Phi_X^\top(G\Phi_Y)`, are equally
+        exact in real arithmetic and differ only by round-off; the floor is twice the
+        largest relative gradient difference :math:`\lVert\nabla L' - \nabla L\rVert /
+        (\lVert\nabla L\rVert + \lambda\lVert\nabla R\rVert)` over the three other
+        combinations (two samples of an error underestimate its scale, hence the factor
+        2). A residual below it cannot be told from zero in float64. It is large when G is
+        sensitive to the scores (small λ, maps the model nearly interpolates: the optimal
+        G is a sum of large per-score terms that cancel); on the head-vs-machine grid at
+        λ = 1e-4 it is about 1e-9, with score differences of 1e-15. (A worst-case
+        forward-error bound, √N ε |Φ|ᵀ|G||Φ| plus the scores' error propagated, is 1e4
+        times larger there, too loose to decide anything.)
+        """
+        _, gL, _, _ = self.loss_and_grad(A)
+        den = float(gL.norm() + (self.lam * self.reg_grad(A)).norm())
+        if den == 0.0:
+            return 0.0
+        PXt, PYt = self.PX.transpose(-1, -2), self.PY.transpose(-1, -2)
+        H2 = self.PX @ (A @ PYt)  # the other product order of the scores
+        G1 = loss_gradient(self.loss, self.Z, self.scores(A), self.mask)
+        G2 = loss_gradient(self.loss, self.Z, H2, self.mask)
+        alts = [(PXt @ (G1 @ self.PY)).sum(0), ((PXt @ G2) @ self.PY).sum(0),
+                (PXt @ (G2 @ self.PY)).sum(0)]
+        return 2.0 * max(float((g - gL).norm()) for g in alts) / den
+
     def reg_curvature(self, A):
         r"""Curvature used for :math:`\sum|A_{kl}|^p` in the Newton model.
 
@@ -411,6 +441,7 @@ def _newton_cg(prob: PairProblem, A, tol, max_steps, cg_max, history):
     the gradient norm when F is flat to round-off."""
     steps = 0
     stalled = 0
+    prob_stalled = False
     exact_failed = False
     for _ in range(max_steps):
         val, gL, H, _ = prob.loss_and_grad(A)
@@ -427,6 +458,7 @@ def _newton_cg(prob: PairProblem, A, tol, max_steps, cg_max, history):
         # of the gradient is reached (far out, damped steps lower F before the residual)
         stalled = stalled + 1 if (res < 1e-6 and res > 0.9 * best) else 0
         if stalled >= 8:
+            prob_stalled = True
             break
         f0 = float(val + prob.lam * prob.reg_value(A))
         # p < 2: IRLS curvature far out, exact curvature (quadratic rate) close in
@@ -456,7 +488,7 @@ def _newton_cg(prob: PairProblem, A, tol, max_steps, cg_max, history):
         A = An
         steps += 1
     prob.exact_curvature = False
-    return A, steps
+    return A, steps, prob_stalled
 
 
 def solve_torch_smooth(
@@ -479,7 +511,11 @@ def solve_torch_smooth(
     Returns
     -------
     PairSolution
-        ``status`` is ``"optimal"`` when ``residual <= tol``, else ``"not_converged"``.
+        ``status`` is ``"optimal"`` when ``residual <= tol``; ``"round_off_floor"`` when
+        Newton stalled (8 steps without a 10 % gain below a residual of 1e-6) at a residual
+        below the estimated round-off floor of the computed gradient
+        (:meth:`PairProblem.residual_floor`, in ``info["residual_floor"]``), which counts
+        as converged; else ``"not_converged"``.
     """
     with _small_problem_threads(prob):
         return _solve_torch_smooth(prob, tol, max_iter, newton, verbose, A0)
@@ -526,19 +562,26 @@ def _solve_torch_smooth(prob, tol, max_iter, newton, verbose, A0):
         if len(history) >= 2 and history[-1][1] > 0.5 * history[-2][1]:
             break  # L-BFGS stalls (line search at round-off): hand over to Newton
     A = param.data.detach()
-    n_newton = 0
+    n_newton, stalled = 0, False
     if newton and smooth_residual(prob, A) > tol:
-        A, n_newton = _newton_cg(prob, A, tol, max_steps=max(max_iter - it, 0), cg_max=500,
+        A, n_newton, stalled = _newton_cg(prob, A, tol, max_steps=max(max_iter - it, 0), cg_max=500,
                                  history=history)
         if verbose:
             print(f"[pair-operator/torch] Newton steps {n_newton}: residual "
                   f"{smooth_residual(prob, A):.3e}")
     res, gnorm = smooth_residual(prob, A, absolute=True)
+    status, floor = "optimal", None
+    if res > tol:
+        # stopped above tol: at the round-off floor when Newton stalled (8 steps without a
+        # 10 % gain in the local regime) below the floor's estimate, else not converged
+        floor = prob.residual_floor(A)
+        status = "round_off_floor" if (stalled and res <= floor) else "not_converged"
     return SolverResult(
         solution=A.detach().cpu().numpy().astype(np.float64), objective=prob.objective(A),
-        residual=res, grad_norm=gnorm, status="optimal" if res <= tol else "not_converged",
+        residual=res, grad_norm=gnorm, status=status,
         n_iter=it + n_newton, solver="torch-lbfgs+newton" if newton else "torch-lbfgs",
         seconds=time.perf_counter() - t0, history=history,
+        info={"residual_floor": floor},
     )
 
 

@@ -46,7 +46,7 @@ D = 64
 X = rng.normal(size=(S, L, D))
 X = (X - X.mean(-1, keepdims=True)) / X.std(-1, keepdims=True)
 Wq, Wk = rng.normal(size=(2, D, D)) * 2.0 / np.sqrt(D)
-H = np.einsum("sid,ed,ef,sjf->sij", X, Wq, Wk, X) / np.sqrt(D)
+H = (X @ Wq.T) @ np.swapaxes(X @ Wk.T, -1, -2) / np.sqrt(D)  # (W_Q x_i) . (W_K x_j) / sqrt(d)
 P = np.exp(H - H.max(-1, keepdims=True)); P /= P.sum(-1, keepdims=True)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 load = os.getloadavg()[0]
@@ -112,13 +112,13 @@ def main(out_dir=None, quick: bool = False, verbose: bool = True, *, threads: in
                         r["score_scale"] = float(np.abs(ref).max())
                 rows.append(r)
                 if verbose:
-                    print(_line(r))
+                    print(_line(r), flush=True)
         S = 8 if quick else big
         for kind, solver in (("edp", "gmres"), ("linear", "auto"), ("prf64", "auto")):
             r = _run(S, 32, kind, solver, tol, threads, 1800)
             rows.append(r)
             if verbose:
-                print(_line(r))
+                print(_line(r), flush=True)
     _write(rows, threads, out_dir)
     return rows
 

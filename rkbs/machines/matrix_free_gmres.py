@@ -163,7 +163,10 @@ def solve_dual_gmres(prob: DualPairProblem, *, tol: float = 1e-8, max_iter: int 
     warm_start : bool
         Start from the solution of the row-block problem
         (:func:`~rkbs.machines.pair_precond.solve_row_blocks`, no 𝒦-products) instead of
-        C = 0 (needs ``preconditioner="row"``).
+        C = 0 (needs ``preconditioner="row"`` and a loss with ``row_value``). For a loss
+        whose Hessian is not row-local, P is only an approximation of the row-block
+        Newton matrix: GMRES still stops on the true Newton residual, so the solution is
+        unchanged, only the iteration count grows.
 
     Returns
     -------
@@ -194,7 +197,11 @@ def solve_dual_gmres(prob: DualPairProblem, *, tol: float = 1e-8, max_iter: int 
     C = torch.zeros_like(prob.Z)
     H = torch.zeros_like(prob.Z)
     n_warm = 0
-    if warm_start and pre is not None:
+    from rkbs.machines.losses import Loss, get_loss
+
+    # a custom loss without per-row values gets no warm start (the solve is unchanged)
+    has_rows = type(get_loss(prob.loss)).row_value is not Loss.row_value
+    if warm_start and pre is not None and has_rows:
         start = dataclasses.replace(prob, lam=prob.lam * 10.0 ** int(continuation))
         C, n_warm = solve_row_blocks(start, pre, tol=1e-6)  # local regime: enough
         H = prob.scores(C)

@@ -360,8 +360,10 @@ class DualPairOperatorMachine(ParamsMixin):
     cost depends on the number of scores N = S·m·n, not on the feature dimension, and it
     accepts a :class:`~rkbs.kernels.BinaryKernel` in place of features: then the
     (possibly infinite-dimensional) canonical feature pair of the kernel is used implicitly
-    (:func:`side_kernels`). Cost: an (N × N) score kernel in memory, one Cholesky
-    factorization of size N per Newton step (N = 4000: 128 MB, ≈ 21 GFLOP).
+    (:func:`side_kernels`). Cost of the dense solver: an (N × N) score kernel in memory,
+    one Cholesky factorization of size N per Newton step (N = 4000: 128 MB, ≈ 21 GFLOP);
+    of the matrix-free ones (``solver="gmres"``, the default above 4096 scores): the side
+    Grams, (S m)² + (S n)² entries, and a few products with 𝒦 per Newton step.
 
     Use the primal machine when explicit features have :math:`D_x D_y` below N: the score
     kernel is then singular, and with badly scaled features (‖𝒦‖/2λ ≳ 1e8, e.g. few

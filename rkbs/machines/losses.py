@@ -119,6 +119,12 @@ class Loss:
         """Total loss (a 0-d array)."""
         raise NotImplementedError
 
+    def row_value(self, Z, A, mask=None):
+        """Loss of each row (the last axis summed), shape ``A.shape[:-1]``; its sum is
+        :meth:`value`. Only for row-local losses (all registered ones); used by the per-row
+        warm start of the matrix-free dual solver."""
+        raise NotImplementedError
+
     def gradient(self, Z, A, mask=None):
         r""":math:`G = \partial L/\partial A` (zero off Ω), shape of A."""
         raise NotImplementedError
@@ -203,6 +209,11 @@ class EntrywiseLoss(Loss):
         xp = namespace(Z, A)
         mask = _mask_like(mask, Z)
         return xp.sum(xp.where(mask, self.ell(Z, A), xp.zeros_like(A)))
+
+    def row_value(self, Z, A, mask=None):
+        xp = namespace(Z, A)
+        mask = _mask_like(mask, Z)
+        return xp.sum(xp.where(mask, self.ell(Z, A), xp.zeros_like(A)), axis=-1)
 
     def gradient(self, Z, A, mask=None):
         xp = namespace(Z, A)
@@ -313,6 +324,13 @@ class SoftmaxLoss(Loss):
         lse, any_obs = _masked_row_logsumexp(A, mask)
         lin = xp.sum(xp.where(mask, Z * A, xp.zeros_like(A)), axis=-1, keepdims=True)
         return xp.sum(xp.where(any_obs, lse - lin, xp.zeros_like(lse)))
+
+    def row_value(self, Z, A, mask=None):
+        xp = namespace(Z, A)
+        mask = _mask_like(mask, Z)
+        lse, any_obs = _masked_row_logsumexp(A, mask)
+        lin = xp.sum(xp.where(mask, Z * A, xp.zeros_like(A)), axis=-1, keepdims=True)
+        return xp.where(any_obs, lse - lin, xp.zeros_like(lse))[..., 0]
 
     def gradient(self, Z, A, mask=None):
         xp = namespace(Z, A)

@@ -147,8 +147,12 @@ def solve_dual_cg(prob: DualPairProblem, *, tol: float = 1e-8, max_iter: int = 1
                               "n_products": count["products"], "n_cg": count["cg"]})
 
 
-def _newton_cg(prob, C, H, tol, max_iter, cg_max, verbose, count):
-    """Damped inexact Newton from (C, H = 𝒦C); returns C, H, history, floor, stalled."""
+def _newton_cg(prob, C, H, tol, max_iter, cg_max, verbose, count, direction=None):
+    r"""Damped inexact Newton from (C, H = 𝒦C); returns C, H, history, floor, stalled.
+
+    ``direction(kmul, R, Rt, g, Kg, rtol, max_iter) -> (d, Kd, n_inner)`` solves the Newton
+    system :math:`(W\mathcal K + 2\lambda I)d = -g` to relative accuracy ``rtol``
+    (default: :func:`_cg_kernel_metric`)."""
     import torch
 
     S, m, n = prob.shape
@@ -185,8 +189,11 @@ def _newton_cg(prob, C, H, tol, max_iter, cg_max, verbose, count):
         g = G + 2.0 * lam * C
         Kg = KG + 2.0 * lam * H
         R, Rt = loss_hessian_root(prob.loss, prob.Z, H, prob.mask)
-        d, Kd, n_cg = _cg_kernel_metric(kmul, R, Rt, g, Kg, lam, min(0.5, math.sqrt(res)),
-                                        cg_max)
+        rtol = min(0.5, math.sqrt(res))
+        if direction is None:
+            d, Kd, n_cg = _cg_kernel_metric(kmul, R, Rt, g, Kg, lam, rtol, cg_max)
+        else:
+            d, Kd, n_cg = direction(kmul, R, Rt, g, Kg, rtol, cg_max)
         count["cg"] += n_cg
         f0 = float(loss_value(prob.loss, prob.Z, H, prob.mask) + lam * (C * H).sum())
         slope = float((Kg * d).sum())

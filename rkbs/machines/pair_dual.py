@@ -58,7 +58,15 @@ from rkbs.machines.pair_operator_solvers import (
 )
 from rkbs.machines.protocol import ParamsMixin, SolverResult, check_on_failure, solver_failed
 
-__all__ = ["side_kernels", "DualPairProblem", "solve_dual", "DualPairOperatorMachine"]
+__all__ = ["side_kernels", "DualPairProblem", "solve_dual", "DualPairOperatorMachine",
+           "DUAL_SOLVERS", "DENSE_MAX_SCORES"]
+
+#: Choices of :class:`DualPairOperatorMachine`'s ``solver``.
+DUAL_SOLVERS = ("dense", "cg", "gmres", "auto")
+#: Most scores N for which ``solver="auto"`` forms the dense (N × N) score kernel
+#: (4096² float64 = 134 MB, one Cholesky ≈ 23 GFLOP per Newton step); above it, the
+#: matrix-free preconditioned solver (:mod:`rkbs.machines.matrix_free_gmres`).
+DENSE_MAX_SCORES = 4096
 
 
 def side_kernels(source):
@@ -138,7 +146,11 @@ class DualPairProblem:
         r""":math:`H_a = \sum_b G^X_{ab} C_b G^{Y\top}_{ab}`: (S', m', n') from C (S, m, n).
 
         With cross Gram blocks GX (S', m', S, m), GY (S', n', S, n) this evaluates the
-        fitted machine at new maps."""
+        fitted machine at new maps; without, the training Grams' symmetry is used
+        (:func:`_apply_symmetric_blocks`, the same product in two plain batched matrix
+        products)."""
+        if GX is None and GY is None:
+            return _apply_symmetric_blocks(self.GX, C, self.GY)
         return _apply_blocks(self.GX if GX is None else GX, C, self.GY if GY is None else GY)
 
     def objective(self, C, H=None) -> float:
@@ -171,6 +183,23 @@ def _apply_blocks(GX, C, GY):
 
     T = torch.einsum("aibk,bkl->aibl", GX, C)
     return torch.einsum("aibl,ajbl->aij", T, GY)
+
+
+def _apply_symmetric_blocks(GX, C, GY):
+    r""":func:`_apply_blocks` for symmetric training Grams, as two batched matrix products.
+
+    With :math:`G^X_{ai,bk} = G^X_{bk,ai}`:
+    :math:`T_{b,(ai),l} = \sum_k G^X_{bk,ai} C_{bkl}` (batched over b, GX read in place),
+    then :math:`H_{a,i,j} = \sum_{(b,l)} T_{b,(ai),l}\,G^Y_{aj,bl}` (batched over a).
+    GX (S, m, S, m), C (S, m, n), GY (S, n, S, n) -> (S, m, n); about 3× faster than the
+    einsum route at S = 98, m = n = 32 (one thread), one (S m × S n) temporary."""
+    import torch
+
+    S, m = int(GX.shape[0]), int(GX.shape[1])
+    n = int(GY.shape[1])
+    T = torch.bmm(GX.reshape(S, m, S * m).transpose(1, 2), C)          # (b, (a,i), l)
+    T = T.reshape(S, S, m, n).permute(1, 2, 0, 3).reshape(S, m, S * n)  # (a, i, (b,l))
+    return torch.bmm(T, GY.reshape(S, n, S * n).transpose(1, 2))
 
 
 def _fixed_point_residual(KG, H, lam):
@@ -345,8 +374,10 @@ class DualPairOperatorMachine(ParamsMixin):
     cost depends on the number of scores N = S·m·n, not on the feature dimension, and it
     accepts a :class:`~rkbs.kernels.BinaryKernel` in place of features: then the
     (possibly infinite-dimensional) canonical feature pair of the kernel is used implicitly
-    (:func:`side_kernels`). Cost: an (N × N) score kernel in memory, one Cholesky
-    factorization of size N per Newton step (N = 4000: 128 MB, ≈ 21 GFLOP).
+    (:func:`side_kernels`). Cost of the dense solver: an (N × N) score kernel in memory,
+    one Cholesky factorization of size N per Newton step (N = 4000: 128 MB, ≈ 21 GFLOP);
+    of the matrix-free ones (``solver="gmres"``, the default above 4096 scores): the side
+    Grams, (S m)² + (S n)² entries, and a few products with 𝒦 per Newton step.
 
     Use the primal machine when explicit features have :math:`D_x D_y` below N: the score
     kernel is then singular, and with badly scaled features (‖𝒦‖/2λ ≳ 1e8, e.g. few
@@ -370,10 +401,15 @@ class DualPairOperatorMachine(ParamsMixin):
         ``"not_converged"`` raises :class:`~rkbs.machines.SolverError` naming the residual,
         or (``"warn"``) keeps the last iterate with a ``RuntimeWarning``
         (:mod:`rkbs.machines.protocol`); ``"round_off_floor"`` counts as converged.
-    solver : {"dense", "cg"}
+    solver : {"dense", "cg", "gmres", "auto"}
         ``"dense"``: :func:`solve_dual` (forms the N × N score kernel); ``"cg"``:
         :func:`rkbs.machines.matrix_free.solve_dual_cg` (matrix-free Newton–CG: memory
-        O(S L²) instead of O(N²); see docs/huggingface.md for its measured speed).
+        O((S m)² + (S n)²) instead of O(N²), but unpreconditioned: hundreds of
+        𝒦-products per Newton step on softmax maps); ``"gmres"``:
+        :func:`rkbs.machines.matrix_free_gmres.solve_dual_gmres` (matrix-free Newton with
+        row-block preconditioned GMRES, a few 𝒦-products per step: N = 10⁵ scores in
+        minutes on one core, see BENCHMARKS.md); ``"auto"``: dense up to
+        :data:`DENSE_MAX_SCORES` scores, else ``"gmres"``.
 
     Attributes
     ----------
@@ -383,6 +419,9 @@ class DualPairOperatorMachine(ParamsMixin):
         Wall time of the solve (also ``solve_seconds_``).
     coef_ : ndarray (S, m, n) or (m, n)
         Representer coefficients C, :math:`A^\star = \sum_s\Phi_X^{(s)\top}C_s\Phi_Y^{(s)}`.
+    n_products_, n_inner_ : int or None
+        Matrix-free solvers: 𝒦-products and inner Krylov iterations, over all stages
+        (``None`` for the dense solver).
     objective_, residual_, residual_floor_, status_, n_iter_, solve_seconds_, history_
         The solve's record (:func:`solve_dual`); ``residual_kind_ = "fixed_point"``
         (``residual_`` is the representer fixed-point residual); ``fit_maps_`` the
@@ -393,15 +432,16 @@ class DualPairOperatorMachine(ParamsMixin):
 
     def __init__(self, source, *, loss: str = "softmax", lam: float = 1e-2,
                  tol: float = 1e-10, max_iter: int = 100, device: str = "cpu",
-                 verbose: bool = False, on_failure: str = "raise", solver: str = "dense"):
+                 verbose: bool = False, on_failure: str = "raise", solver: str = "auto"):
         self.kx, self.ky = side_kernels(source)
         get_loss(loss)  # a registered name or a Loss; raises naming the valid ones
         check_positive(lam, "lam")
         check_positive(tol, "tol")
         check_int(max_iter, "max_iter", minimum=1)
         check_on_failure(on_failure)
-        if solver not in ("dense", "cg"):  # "cg": rkbs.machines.matrix_free.solve_dual_cg
-            raise ValueError(f"solver must be 'dense' or 'cg', got {solver!r}")
+        if solver not in DUAL_SOLVERS:
+            raise ValueError(f"solver must be one of {', '.join(map(repr, DUAL_SOLVERS))}, "
+                             f"got {solver!r}")
         # stored unchanged (sklearn.base.clone)
         self.source, self.loss, self.lam, self.tol = source, loss, lam, tol
         self.max_iter, self.device, self.verbose = max_iter, device, verbose
@@ -432,8 +472,13 @@ class DualPairOperatorMachine(ParamsMixin):
         N = Zb.size
         threads = 1 if N <= 512 and GX.device.type == "cpu" else None
         with torch_threads(threads):
-            if self.solver == "cg":  # matrix-free: 𝒦 applied blockwise, never formed
+            solver = self.solver
+            if solver == "auto":
+                solver = "dense" if N <= DENSE_MAX_SCORES else "gmres"
+            if solver == "cg":  # matrix-free: 𝒦 applied blockwise, never formed
                 from rkbs.machines.matrix_free import solve_dual_cg as solve
+            elif solver == "gmres":  # matrix-free, row-block preconditioned
+                from rkbs.machines.matrix_free_gmres import solve_dual_gmres as solve
             else:
                 solve = solve_dual
             sol = solve(prob, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose)
@@ -444,6 +489,9 @@ class DualPairOperatorMachine(ParamsMixin):
         self.objective_ = sol.objective
         self.residual_ = sol.residual
         self.residual_floor_ = sol.info["residual_floor"]
+        # matrix-free solvers: 𝒦-products and inner (CG / GMRES) iterations, all stages
+        self.n_products_ = sol.info.get("n_products")
+        self.n_inner_ = sol.info.get("n_gmres", sol.info.get("n_cg"))
         self.status_ = sol.status
         self.n_iter_ = sol.n_iter
         self.solve_seconds_ = sol.seconds

@@ -64,7 +64,7 @@ def AnalysisConfig(quick: bool = False, **overrides) -> dict:
     ``taylor`` (degrees), ``prf`` (feature counts), ``exact_edp``, ``lam``, ``tol``,
     ``mercer_points`` (distinct states for the Mercer report), ``rank_ns``, ``seed``,
     ``dense_max`` (largest number of training scores for the dense dual solve; above it
-    the matrix-free CG solver).
+    the matrix-free, row-block preconditioned solver, ``solver="gmres"``).
     """
     cfg = ({"seq_len": 12, "n_seq": 8, "n_train": 5, "taylor": (2,), "prf": (32,),
             "exact_edp": True, "lam": 1e-3, "tol": 1e-8, "mercer_points": 48,
@@ -192,10 +192,10 @@ def _fit(space, X, Y, P, mask, cfg: dict, device: str = "cpu"):
                                     device=device, on_failure="warn")
             solver = "primal"
         else:
-            solver = "dual" if n_scores <= cfg["dense_max"] else "cg"
-            kw = {"solver": "cg"} if solver == "cg" else {}
+            solver = "dual" if n_scores <= cfg["dense_max"] else "gmres"
             m = DualPairOperatorMachine(space, loss="softmax", lam=cfg["lam"], tol=cfg["tol"],
-                                        device=device, on_failure="warn", **kw)
+                                        device=device, on_failure="warn",
+                                        solver="dense" if solver == "dual" else "gmres")
         m.fit(X, Y, P, mask)
     return m, solver
 

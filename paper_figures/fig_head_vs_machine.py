@@ -44,6 +44,20 @@ def _config(quick: bool) -> dict:
             "lams": (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), "nuclear_lam": 0.03}
 
 
+#: Families whose smallest λ of the grid is left out. The exact EDP machine at λ = 1e-4
+#: cannot be solved in float64 below residual 3e-8: its measured round-off floor there is
+#: 5e-8 (score kernel ‖𝒦‖/2λ ≈ 1e7 on the trained states), above the 1e-8 up to which a
+#: fit counts as certified. Its validation choice is λ = 1e-2 either way.
+_NOT_AT_SMALLEST_LAM = ("edp",)
+
+
+def lam_grid(cfg: dict, labels) -> dict:
+    """λ grid per feature family (:data:`_NOT_AT_SMALLEST_LAM` start one step higher)."""
+    lams = tuple(cfg["lams"])
+    return {k: lams[1:] if (k in _NOT_AT_SMALLEST_LAM and len(lams) > 2) else lams
+            for k in labels}
+
+
 def trained_head(cfg: dict, seed: int = 0):
     """Train the reversal model; return the maps of encoder layer 0 head 0 on test data."""
     from rkbs.attention.compare import head_maps
@@ -87,7 +101,7 @@ def fitting_problems(quick: bool) -> list:
     out = [FittingProblem(f"{label}, λ={lam:g}",
                           make_pair_machine(pair, Xt, Yt, lam=lam, tol=1e-10, solver="auto"),
                           Xt, Yt, Pt)
-           for label, pair in feats.items() for lam in cfg["lams"]]
+           for label, pair in feats.items() for lam in lam_grid(cfg, feats)[label]]
     out.append(FittingProblem(
         f"linear, nuclear λ={cfg['nuclear_lam']:g}",
         make_pair_machine(feats["linear"], Xt, Yt, regularizer="nuclear",
@@ -105,7 +119,7 @@ def main(out_dir=None, quick: bool = False, verbose: bool = True) -> dict:
                                 prf_dims=cfg["prf"], implicit_taylor=True, exact_edp=True,
                                 seed=0)
     out = compare_head(X, Y, P, H, maps, features=feats, n_train=cfg["n_train"],
-                       n_val=cfg["n_val"], lam=cfg["lams"], solver="auto", tol=1e-10,
+                       n_val=cfg["n_val"], lam=lam_grid(cfg, feats), solver="auto", tol=1e-10,
                        nuclear_lam=cfg["nuclear_lam"])
     rows = out["rows"]
     al, al_nuc = out["alignment"], out["alignment_nuclear"]

@@ -96,3 +96,16 @@ def test_model_head_is_recovered_and_plotted(tmp_path):
     fig, axes = plot_head_comparison(res["machines"]["linear"], X[:30], Y[:30], P[:30],
                                      path=tmp_path / "c.png")
     assert (tmp_path / "c.png").stat().st_size > 0 and len(axes) == 3
+
+
+def test_lambda_grid_per_family(planted):
+    """A dict gives each family its own λ grid: the λ kept is from that family's grid;
+    a family missing from the dict is refused (control)."""
+    X, Y, P, *_ = planted
+    feats = comparison_features(6, taylor_degrees=(), prf_dims=(), seed=0)  # linear, poly2
+    grids = {"linear": (1e-3,), "poly2": (1e-1, 1.0)}
+    res = compare_head(X, Y, P, features=feats, n_train=12, n_val=6, lam=grids)
+    for label, mach in res["machines"].items():
+        assert mach.lam in grids[label], (label, mach.lam)
+    with pytest.raises(ValueError, match="no entry for"):
+        compare_head(X, Y, P, features=feats, n_train=12, n_val=6, lam={"linear": 1e-3})

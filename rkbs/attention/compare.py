@@ -283,8 +283,9 @@ def compare_head(X, Y, P, logits=None, maps=None, *, features: dict, n_train: in
         validation block). The last ``S − n_train − n_val`` sequences are the test set.
     n_val : int
         Validation sequences after the training ones; needed when ``lam`` is a sequence.
-    lam : float or sequence of float
-        λ, or a grid: each feature pair then keeps the λ with the lowest validation KL.
+    lam : float, sequence of float, or dict
+        λ, or a grid: each feature pair then keeps the λ with the lowest validation KL; a
+        dict gives each feature label its own λ or grid (every label must be present).
     nuclear_lam : float, optional
         Also fit linear features with the nuclear norm at this λ (primal solver).
     solver : {"primal", "dual", "auto"}
@@ -302,8 +303,14 @@ def compare_head(X, Y, P, logits=None, maps=None, *, features: dict, n_train: in
     from tqdm.auto import tqdm
 
     S = X.shape[0]
-    lams = [float(v) for v in np.atleast_1d(lam)]
-    if len(lams) > 1 and n_val < 1:
+    if isinstance(lam, dict):
+        missing = sorted(set(features) - set(lam))
+        if missing:
+            raise ValueError(f"lam is a dict but has no entry for {missing}")
+        grids = {k: [float(v) for v in np.atleast_1d(lam[k])] for k in features}
+    else:
+        grids = dict.fromkeys(features, [float(v) for v in np.atleast_1d(lam)])
+    if max(len(g) for g in grids.values()) > 1 and n_val < 1:
         raise ValueError("a grid of lam values needs validation sequences: pass n_val >= 1")
     n_train = n_train or max(1, (2 * (S - n_val)) // 3)
     if not 0 < n_train < S - n_val:
@@ -313,7 +320,7 @@ def compare_head(X, Y, P, logits=None, maps=None, *, features: dict, n_train: in
     rows, machines, out = [], {}, {}
     for label, pair in tqdm(features.items(), desc="compare", disable=not progress):
         best = None
-        for lam_k in lams:
+        for lam_k in grids[label]:
             mach = fit_head(pair, X[tr], Y[tr], P[tr], lam=lam_k, tol=tol, solver=solver)
             val_kl = (score_maps(P[va], mach.predict(X[va], Y[va]))["kl"] if n_val
                       else float("nan"))

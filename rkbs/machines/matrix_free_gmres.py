@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 from rkbs.machines.matrix_free import _newton_cg
-from rkbs.machines.pair_dual import DualPairProblem
+from rkbs.machines.pair_dual import DualPairProblem, _measured_floor, blockwise_scores
 from rkbs.machines.pair_precond import RowBlockPreconditioner, solve_row_blocks
 from rkbs.machines.protocol import SolverResult
 
@@ -214,6 +214,8 @@ def solve_dual_gmres(prob: DualPairProblem, *, tol: float = 1e-8, max_iter: int 
                                                verbose, count,
                                                direction=direction_for(prob.lam))
     res = history[-1]
+    # the measured floor (key side first against query side first) decides
+    floor = _measured_floor(prob, C, H, blockwise_scores(prob)) if res > tol else 0.0
     status = ("optimal" if res <= tol else "round_off_floor" if stalled >= 3 and res <= floor
               else "not_converged")
     return SolverResult(C, res, status, len(history) - 1, history,

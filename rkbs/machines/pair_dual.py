@@ -209,34 +209,61 @@ def _fixed_point_residual(KG, H, lam):
     return num / den if den > 0 else 0.0
 
 
-def _measured_floor(prob, K, C, H, lam) -> float:
+def _measured_floor(prob, C, H, other, n_perturb: int = 4) -> float:
     r"""Round-off floor of the fixed-point residual at C, measured.
 
-    The solver computes :math:`H = \mathcal KC` by the structured product
-    (:meth:`DualPairProblem.scores`, :math:`\sum_b G^X_{ab}C_bG^{Y\top}_{ab}`) and
-    :math:`\mathcal KG` with the dense (N × N) kernel; both are exact in real arithmetic
-    either way. The floor is twice the largest relative difference
-    :math:`\lVert v' - v\rVert/(\lVert\mathcal KG\rVert + \lVert 2\lambda H\rVert)` of the
-    residual vector :math:`v = \mathcal K(G + 2\lambda C)` over the three other
-    combinations of the two routes (two samples of an error underestimate its scale,
-    hence the factor 2): a residual below it cannot be told from zero in float64.
+    The solvers compute :math:`H = \mathcal KC` and :math:`\mathcal KG` by
+    :meth:`DualPairProblem.scores`; ``other(V)`` is another route to :math:`\mathcal KV`,
+    exact in real arithmetic too (the dense (N × N) kernel, or :func:`blockwise_scores`). The
+    floor is twice the largest relative difference
+    :math:`\lVert v' - v\rVert/(\lVert\mathcal KG\rVert + \lVert 2\lambda H\rVert)` of
+    the residual vector :math:`v = \mathcal K(G + 2\lambda C)` over the three other
+    combinations of the two routes and ``n_perturb`` evaluations at C with every entry
+    moved by ±1 unit in the last place at random (a few samples of an error underestimate
+    its scale, hence the factor 2): a residual below it cannot be told from zero in
+    float64.
     """
-    N = K.shape[0]
+    import torch
 
-    def dense(V):
-        return (K @ V.reshape(N)).reshape(V.shape)
+    lam = prob.lam
 
-    H_d = dense(C)
+    def vec(Cc, scores):
+        Hc = scores(Cc)
+        Gc = loss_gradient(prob.loss, prob.Z, Hc, prob.mask)
+        return Hc, scores(Gc) + 2.0 * lam * Hc
+
+    H_o = other(C)
     G_s = loss_gradient(prob.loss, prob.Z, H, prob.mask)
-    G_d = loss_gradient(prob.loss, prob.Z, H_d, prob.mask)
-    KG = dense(G_s)
+    G_o = loss_gradient(prob.loss, prob.Z, H_o, prob.mask)
+    KG = prob.scores(G_s)
     v = KG + 2.0 * lam * H
     den = float(KG.norm() + 2.0 * lam * H.norm())
     if den == 0.0:
         return 0.0
-    alts = [prob.scores(G_s) + 2.0 * lam * H, dense(G_d) + 2.0 * lam * H_d,
-            prob.scores(G_d) + 2.0 * lam * H_d]
+    alts = [other(G_s) + 2.0 * lam * H, prob.scores(G_o) + 2.0 * lam * H_o,
+            other(G_o) + 2.0 * lam * H_o]
+    # and C rounded differently: each entry moved by one unit in the last place at random
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    eps = float(torch.finfo(C.dtype).eps)
+    for _ in range(n_perturb):
+        xi = torch.randint(0, 2, C.shape, generator=gen).to(C) * 2.0 - 1.0
+        alts.append(vec(C * (1.0 + eps * xi), prob.scores)[1])
     return 2.0 * max(float((a - v).norm()) for a in alts) / den
+
+
+def blockwise_scores(prob):
+    r"""Another route to 𝒦V for :func:`_measured_floor` in the matrix-free solvers: the
+    key side first, :math:`U_{a,j,b,k} = \sum_l G^Y_{aj,bl}V_{b,k,l}`, then
+    :math:`(\mathcal KV)_{a,i,j} = \sum_{b,k}G^X_{ai,bk}U_{a,j,b,k}` — the other
+    association of the product that :meth:`DualPairProblem.scores` evaluates query side
+    first, so its rounding differs. One (S, n, S, m) temporary (N·S numbers)."""
+    import torch
+
+    def other(V):
+        U = torch.einsum("ajbl,bkl->ajbk", prob.GY, V)
+        return torch.einsum("aibk,ajbk->aij", prob.GX, U)
+
+    return other
 
 
 def solve_dual(prob: DualPairProblem, *, tol: float = 1e-10, max_iter: int = 100,
@@ -262,7 +289,7 @@ def solve_dual(prob: DualPairProblem, *, tol: float = 1e-10, max_iter: int = 100
     is stationary) is at most ``tol``, or when three Newton steps in a row gain less than
     10 % below a residual of 1e-6 (status ``"round_off_floor"`` when the residual is then
     below its measured round-off floor, :func:`_measured_floor`: the residual's spread over
-    equally exact evaluation orders of 𝒦C and 𝒦G).
+    the blockwise and the dense evaluation of 𝒦C and 𝒦G).
 
     Returns
     -------
@@ -337,7 +364,8 @@ def solve_dual(prob: DualPairProblem, *, tol: float = 1e-10, max_iter: int = 100
         C = C + step * d
         H = prob.scores(C)  # recomputed, not accumulated: no drift between H and 𝒦C
     res = history[-1]
-    floor = _measured_floor(prob, K, C, H, lam) if res > tol else 0.0
+    floor = (_measured_floor(prob, C, H, lambda V: (K @ V.reshape(N)).reshape(V.shape))
+             if res > tol else 0.0)
     status = ("optimal" if res <= tol else "round_off_floor" if stalled >= 3 and res <= floor
               else "not_converged")
     return SolverResult(C, res, status, it, history, objective=prob.objective(C, H),

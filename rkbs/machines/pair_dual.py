@@ -218,8 +218,8 @@ def _measured_floor(prob, C, H, other, n_perturb: int = 4) -> float:
     floor is twice the largest relative difference
     :math:`\lVert v' - v\rVert/(\lVert\mathcal KG\rVert + \lVert 2\lambda H\rVert)` of
     the residual vector :math:`v = \mathcal K(G + 2\lambda C)` over the three other
-    combinations of the two routes and ``n_perturb`` evaluations at C with every entry
-    moved by ±1 unit in the last place at random (a few samples of an error underestimate
+    combinations of the two routes and ``n_perturb`` evaluations with every entry of C
+    and of the targets Z moved by ±1 unit in the last place at random (a few samples of an error underestimate
     its scale, hence the factor 2): a residual below it cannot be told from zero in
     float64.
     """
@@ -227,10 +227,10 @@ def _measured_floor(prob, C, H, other, n_perturb: int = 4) -> float:
 
     lam = prob.lam
 
-    def vec(Cc, scores):
-        Hc = scores(Cc)
-        Gc = loss_gradient(prob.loss, prob.Z, Hc, prob.mask)
-        return Hc, scores(Gc) + 2.0 * lam * Hc
+    def vec(Cc, Zc):
+        Hc = prob.scores(Cc)
+        Gc = loss_gradient(prob.loss, Zc, Hc, prob.mask)
+        return prob.scores(Gc) + 2.0 * lam * Hc
 
     H_o = other(C)
     G_s = loss_gradient(prob.loss, prob.Z, H, prob.mask)
@@ -242,12 +242,18 @@ def _measured_floor(prob, C, H, other, n_perturb: int = 4) -> float:
         return 0.0
     alts = [other(G_s) + 2.0 * lam * H, prob.scores(G_o) + 2.0 * lam * H_o,
             other(G_o) + 2.0 * lam * H_o]
-    # and C rounded differently: each entry moved by one unit in the last place at random
+    # and C and the targets Z rounded differently: every entry moved by one unit in the
+    # last place at random (G = ∂L/∂H is a difference of O(1) terms, e.g. softmax − P,
+    # so its own rounding, eps·|Z|, is what 𝒦 amplifies)
     gen = torch.Generator(device="cpu").manual_seed(0)
     eps = float(torch.finfo(C.dtype).eps)
+
+    def ulp(T):
+        xi = torch.randint(0, 2, T.shape, generator=gen).to(T) * 2.0 - 1.0
+        return T * (1.0 + eps * xi)
+
     for _ in range(n_perturb):
-        xi = torch.randint(0, 2, C.shape, generator=gen).to(C) * 2.0 - 1.0
-        alts.append(vec(C * (1.0 + eps * xi), prob.scores)[1])
+        alts.append(vec(ulp(C), ulp(prob.Z)))
     return 2.0 * max(float((a - v).norm()) for a in alts) / den
 
 

@@ -163,17 +163,18 @@ class PairProblem:
         """The relative residual of the module docstring (:func:`residual`)."""
         return residual(self, A)
 
-    def residual_floor(self, A) -> float:
+    def residual_floor(self, A, n_perturb: int = 4) -> float:
         r"""Round-off floor of the computed smooth residual at A, measured.
 
         The residual is evaluated in float64 with one order of the products,
         :math:`H_s = (\Phi_X^{(s)}A)\Phi_Y^{(s)\top}` and
         :math:`\nabla L = \sum_s(\Phi_X^{(s)\top}G_s)\Phi_Y^{(s)}`. Other orders,
         :math:`\Phi_X(A\Phi_Y^\top)` and :math:`\Phi_X^\top(G\Phi_Y)`, are equally
-        exact in real arithmetic and differ only by round-off; the floor is twice the
-        largest relative gradient difference :math:`\lVert\nabla L' - \nabla L\rVert /
-        (\lVert\nabla L\rVert + \lambda\lVert\nabla R\rVert)` over the three other
-        combinations (two samples of an error underestimate its scale, hence the factor
+        exact in real arithmetic and differ only by round-off, as do ``n_perturb``
+        evaluations with every entry of A and of the targets Z moved by ±1 unit in the last
+        place at random; the floor is twice the largest relative gradient difference :math:`\lVert\nabla L' - \nabla L\rVert /
+        (\lVert\nabla L\rVert + \lambda\lVert\nabla R\rVert)` over these evaluations
+        (a few samples of an error underestimate its scale, hence the factor
         2). A residual below it cannot be told from zero in float64. It is large when G is
         sensitive to the scores (small λ, maps the model nearly interpolates: the optimal
         G is a sum of large per-score terms that cancel); on the head-vs-machine grid at
@@ -181,6 +182,8 @@ class PairProblem:
         forward-error bound, √N ε |Φ|ᵀ|G||Φ| plus the scores' error propagated, is 1e4
         times larger there, too loose to decide anything.)
         """
+        import torch
+
         _, gL, _, _ = self.loss_and_grad(A)
         den = float(gL.norm() + (self.lam * self.reg_grad(A)).norm())
         if den == 0.0:
@@ -191,6 +194,18 @@ class PairProblem:
         G2 = loss_gradient(self.loss, self.Z, H2, self.mask)
         alts = [(PXt @ (G1 @ self.PY)).sum(0), ((PXt @ G2) @ self.PY).sum(0),
                 (PXt @ (G2 @ self.PY)).sum(0)]
+        # and A and the targets Z moved by one unit in the last place at random (G is a
+        # difference of O(1) terms, e.g. softmax − P: its own rounding is eps·|Z|)
+        gen = torch.Generator(device="cpu").manual_seed(0)
+        eps = float(torch.finfo(A.dtype).eps)
+
+        def ulp(T):
+            xi = torch.randint(0, 2, T.shape, generator=gen).to(T) * 2.0 - 1.0
+            return T * (1.0 + eps * xi)
+
+        for _ in range(n_perturb):
+            Gp = loss_gradient(self.loss, ulp(self.Z), self.scores(ulp(A)), self.mask)
+            alts.append((PXt @ Gp @ self.PY).sum(0))
         return 2.0 * max(float((g - gL).norm()) for g in alts) / den
 
     def reg_curvature(self, A):

@@ -7,10 +7,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from dual_heads import dual_problem, head_data  # noqa: E402
+
 from rkbs.kernels import EDPKernel  # noqa: E402
 from rkbs.machines import DualPairOperatorMachine, SolverError, loss_gradient  # noqa: E402
 from rkbs.machines.matrix_free import _cg_kernel_metric, solve_dual_cg  # noqa: E402
-from rkbs.machines.pair_dual import DualPairProblem, _gram_blocks, side_kernels  # noqa: E402
 from rkbs.machines.pair_operator_solvers import (  # noqa: E402
     loss_hessian_root,
     score_kernel_matrix,
@@ -18,26 +19,10 @@ from rkbs.machines.pair_operator_solvers import (  # noqa: E402
 
 
 def _head_data(S=3, L=7, D=6, d=4, seed=0):
-    """LayerNorm-like states and the causal maps of a planted bilinear head."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(S, L, D))
-    X = (X - X.mean(-1, keepdims=True)) / X.std(-1, keepdims=True)
-    Wq, Wk = rng.normal(size=(2, d, D)) * 2.0 / np.sqrt(D)
-    H = np.einsum("sid,ed,ef,sjf->sij", X, Wq, Wk, X) / np.sqrt(d)
-    mask = np.broadcast_to(np.tril(np.ones((L, L), bool)), (S, L, L)).copy()
-    H = np.where(mask, H, -np.inf)
-    P = np.exp(H - H.max(-1, keepdims=True))
-    P /= P.sum(-1, keepdims=True)
-    return X, P, mask
+    return head_data(S=S, L=L, D=D, d=d, seed=seed)
 
 
-def _problem(X, Z, mask, loss="softmax", lam=1e-2):
-    kx, ky = side_kernels(EDPKernel(dim=X.shape[-1]))
-    Xt = torch.as_tensor(X)
-    GX = _gram_blocks(kx, Xt, Xt)
-    GY = _gram_blocks(ky, Xt, Xt)
-    return DualPairProblem(GX=GX, GY=GY, Z=torch.as_tensor(Z), mask=torch.as_tensor(mask),
-                           loss=loss, lam=lam)
+_problem = dual_problem
 
 
 @pytest.mark.parametrize("loss", ["softmax", "squared"])

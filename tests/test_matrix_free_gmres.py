@@ -9,12 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from dual_heads import dual_problem, head_data  # noqa: E402
+
 from rkbs.kernels import EDPKernel  # noqa: E402
 from rkbs.machines import DualPairOperatorMachine  # noqa: E402
 from rkbs.machines.losses import get_loss, loss_gradient  # noqa: E402
 from rkbs.machines.matrix_free_gmres import _gmres_kernel_metric, solve_dual_gmres  # noqa: E402
 from rkbs.machines.pair_dual import (  # noqa: E402
-    DualPairProblem,
     _apply_blocks,
     _gram_blocks,
     side_kernels,
@@ -28,27 +29,10 @@ from rkbs.machines.pair_precond import RowBlockPreconditioner, solve_row_blocks 
 
 
 def _head_data(S=3, L=8, D=16, seed=0, causal=True):
-    """LayerNorm-like states and the maps of a planted bilinear head (d = D)."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(S, L, D))
-    X = (X - X.mean(-1, keepdims=True)) / X.std(-1, keepdims=True)
-    Wq, Wk = rng.normal(size=(2, D, D)) * 2.0 / np.sqrt(D)
-    H = np.einsum("sid,ed,ef,sjf->sij", X, Wq, Wk, X) / np.sqrt(D)
-    mask = np.ones((S, L, L), bool)
-    if causal:
-        mask &= np.tril(np.ones((L, L), bool))
-    H = np.where(mask, H, -np.inf)
-    P = np.exp(H - H.max(-1, keepdims=True))
-    P /= P.sum(-1, keepdims=True)
-    return X, P, mask
+    return head_data(S=S, L=L, D=D, seed=seed, causal=causal)
 
 
-def _problem(X, Z, mask, loss="softmax", lam=1e-2):
-    kx, ky = side_kernels(EDPKernel(dim=X.shape[-1]))
-    Xt = torch.as_tensor(X)
-    return DualPairProblem(GX=_gram_blocks(kx, Xt, Xt), GY=_gram_blocks(ky, Xt, Xt),
-                           Z=torch.as_tensor(Z), mask=torch.as_tensor(mask), loss=loss,
-                           lam=lam)
+_problem = dual_problem
 
 
 def _gradient_norm(prob, C):

@@ -47,6 +47,7 @@ from rkbs.machines.pair_dual import (
 )
 from rkbs.machines.pair_operator_solvers import loss_hessian_root
 from rkbs.machines.protocol import SolverResult
+from rkbs.machines.roundoff import stall_status
 
 __all__ = ["solve_dual_cg"]
 
@@ -144,9 +145,8 @@ def solve_dual_cg(prob: DualPairProblem, *, tol: float = 1e-8, max_iter: int = 1
                                                count)
     res = history[-1]
     # the measured floor (key side first against query side first) decides
-    floor = _measured_floor(prob, C, H, blockwise_scores(prob)) if res > tol else 0.0
-    status = ("optimal" if res <= tol else "round_off_floor" if stalled >= 3 and res <= floor
-              else "not_converged")
+    status, floor = stall_status(res, tol, stalled >= 3,
+                                 lambda: _measured_floor(prob, C, H, blockwise_scores(prob)))
     return SolverResult(C, res, status, len(history) - 1, history,
                         objective=prob.objective(C, H), solver="dual-newton-cg",
                         seconds=time.perf_counter() - t0,

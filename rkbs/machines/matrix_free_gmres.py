@@ -42,6 +42,7 @@ from rkbs.machines.matrix_free import _newton_cg
 from rkbs.machines.pair_dual import DualPairProblem, _measured_floor, blockwise_scores
 from rkbs.machines.pair_precond import RowBlockPreconditioner, solve_row_blocks
 from rkbs.machines.protocol import SolverResult
+from rkbs.machines.roundoff import stall_status
 
 __all__ = ["solve_dual_gmres"]
 
@@ -215,9 +216,8 @@ def solve_dual_gmres(prob: DualPairProblem, *, tol: float = 1e-8, max_iter: int 
                                                direction=direction_for(prob.lam))
     res = history[-1]
     # the measured floor (key side first against query side first) decides
-    floor = _measured_floor(prob, C, H, blockwise_scores(prob)) if res > tol else 0.0
-    status = ("optimal" if res <= tol else "round_off_floor" if stalled >= 3 and res <= floor
-              else "not_converged")
+    status, floor = stall_status(res, tol, stalled >= 3,
+                                 lambda: _measured_floor(prob, C, H, blockwise_scores(prob)))
     return SolverResult(C, res, status, len(history) - 1, history,
                         objective=prob.objective(C, H), solver="dual-newton-gmres",
                         seconds=time.perf_counter() - t0,

@@ -57,6 +57,7 @@ from rkbs.machines.pair_operator_solvers import (
     score_kernel_matrix,
 )
 from rkbs.machines.protocol import ParamsMixin, SolverResult, check_on_failure, solver_failed
+from rkbs.machines.roundoff import spread_floor, stall_status, ulp_jitter
 
 __all__ = ["side_kernels", "DualPairProblem", "solve_dual", "DualPairOperatorMachine",
            "DUAL_SOLVERS", "DENSE_MAX_SCORES"]
@@ -223,8 +224,6 @@ def _measured_floor(prob, C, H, other, n_perturb: int = 4) -> float:
     its scale, hence the factor 2): a residual below it cannot be told from zero in
     float64.
     """
-    import torch
-
     lam = prob.lam
 
     def vec(Cc, Zc):
@@ -238,23 +237,13 @@ def _measured_floor(prob, C, H, other, n_perturb: int = 4) -> float:
     KG = prob.scores(G_s)
     v = KG + 2.0 * lam * H
     den = float(KG.norm() + 2.0 * lam * H.norm())
-    if den == 0.0:
-        return 0.0
     alts = [other(G_s) + 2.0 * lam * H, prob.scores(G_o) + 2.0 * lam * H_o,
             other(G_o) + 2.0 * lam * H_o]
-    # and C and the targets Z rounded differently: every entry moved by one unit in the
-    # last place at random (G = ∂L/∂H is a difference of O(1) terms, e.g. softmax − P,
-    # so its own rounding, eps·|Z|, is what 𝒦 amplifies)
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    eps = float(torch.finfo(C.dtype).eps)
-
-    def ulp(T):
-        xi = torch.randint(0, 2, T.shape, generator=gen).to(T) * 2.0 - 1.0
-        return T * (1.0 + eps * xi)
-
-    for _ in range(n_perturb):
-        alts.append(vec(ulp(C), ulp(prob.Z)))
-    return 2.0 * max(float((a - v).norm()) for a in alts) / den
+    # and C and the targets Z rounded differently (G = softmax − P cancels: its own
+    # rounding, eps·|Z|, is what 𝒦 amplifies)
+    jitter = ulp_jitter(C.dtype)
+    alts += [vec(jitter(C), jitter(prob.Z)) for _ in range(n_perturb)]
+    return spread_floor(v, alts, den)
 
 
 def blockwise_scores(prob):
@@ -370,10 +359,9 @@ def solve_dual(prob: DualPairProblem, *, tol: float = 1e-10, max_iter: int = 100
         C = C + step * d
         H = prob.scores(C)  # recomputed, not accumulated: no drift between H and 𝒦C
     res = history[-1]
-    floor = (_measured_floor(prob, C, H, lambda V: (K @ V.reshape(N)).reshape(V.shape))
-             if res > tol else 0.0)
-    status = ("optimal" if res <= tol else "round_off_floor" if stalled >= 3 and res <= floor
-              else "not_converged")
+    status, floor = stall_status(
+        res, tol, stalled >= 3,
+        lambda: _measured_floor(prob, C, H, lambda V: (K @ V.reshape(N)).reshape(V.shape)))
     return SolverResult(C, res, status, it, history, objective=prob.objective(C, H),
                         solver="dual-newton", seconds=time.perf_counter() - t0,
                         info={"scores": H, "residual_floor": floor})

@@ -53,6 +53,7 @@ from rkbs.machines.cvx import solver_options as _solver_options
 from rkbs.machines.linesearch import backtrack
 from rkbs.machines.losses import get_loss, loss_curvature, loss_gradient, loss_value
 from rkbs.machines.protocol import SolverResult
+from rkbs.machines.roundoff import spread_floor, stall_status, ulp_jitter
 
 __all__ = [
     "PairProblem",
@@ -182,12 +183,9 @@ class PairProblem:
         forward-error bound, √N ε |Φ|ᵀ|G||Φ| plus the scores' error propagated, is 1e4
         times larger there, too loose to decide anything.)
         """
-        import torch
 
         _, gL, _, _ = self.loss_and_grad(A)
         den = float(gL.norm() + (self.lam * self.reg_grad(A)).norm())
-        if den == 0.0:
-            return 0.0
         PXt, PYt = self.PX.transpose(-1, -2), self.PY.transpose(-1, -2)
         H2 = self.PX @ (A @ PYt)  # the other product order of the scores
         G1 = loss_gradient(self.loss, self.Z, self.scores(A), self.mask)
@@ -196,17 +194,11 @@ class PairProblem:
                 (PXt @ (G2 @ self.PY)).sum(0)]
         # and A and the targets Z moved by one unit in the last place at random (G is a
         # difference of O(1) terms, e.g. softmax − P: its own rounding is eps·|Z|)
-        gen = torch.Generator(device="cpu").manual_seed(0)
-        eps = float(torch.finfo(A.dtype).eps)
-
-        def ulp(T):
-            xi = torch.randint(0, 2, T.shape, generator=gen).to(T) * 2.0 - 1.0
-            return T * (1.0 + eps * xi)
-
+        jitter = ulp_jitter(A.dtype)
         for _ in range(n_perturb):
-            Gp = loss_gradient(self.loss, ulp(self.Z), self.scores(ulp(A)), self.mask)
+            Gp = loss_gradient(self.loss, jitter(self.Z), self.scores(jitter(A)), self.mask)
             alts.append((PXt @ Gp @ self.PY).sum(0))
-        return 2.0 * max(float((g - gL).norm()) for g in alts) / den
+        return spread_floor(gL, alts, den)
 
     def reg_curvature(self, A):
         r"""Curvature used for :math:`\sum|A_{kl}|^p` in the Newton model.
@@ -585,12 +577,10 @@ def _solve_torch_smooth(prob, tol, max_iter, newton, verbose, A0):
             print(f"[pair-operator/torch] Newton steps {n_newton}: residual "
                   f"{smooth_residual(prob, A):.3e}")
     res, gnorm = smooth_residual(prob, A, absolute=True)
-    status, floor = "optimal", None
-    if res > tol:
-        # stopped above tol: at the round-off floor when Newton stalled (8 steps without a
-        # 10 % gain in the local regime) below the floor's estimate, else not converged
-        floor = prob.residual_floor(A)
-        status = "round_off_floor" if (stalled and res <= floor) else "not_converged"
+    # above tol: at the round-off floor when Newton stalled (8 steps without a 10 % gain
+    # in the local regime) below the measured floor, else not converged
+    status, floor = stall_status(res, tol, stalled, lambda: prob.residual_floor(A))
+    floor = floor if res > tol else None
     return SolverResult(
         solution=A.detach().cpu().numpy().astype(np.float64), objective=prob.objective(A),
         residual=res, grad_norm=gnorm, status=status,
